@@ -1,0 +1,170 @@
+// PEM → facts about certificates. Pure: node:crypto's X509Certificate and KeyObject parse and
+// compare; nothing here reads files, the network or the clock.
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+
+export interface CertInfo {
+  /** DNS names of the subjectAltName extension, lower-case, in certificate order. */
+  sans: string[];
+  /** IP addresses in the subjectAltName extension. */
+  ipSans: string[];
+  notBefore: Date;
+  notAfter: Date;
+  subject: string;
+  issuer: string;
+  subjectCN: string | undefined;
+  issuerCN: string | undefined;
+  /** Organisation (O=) of the subject, used to recognise default certificates. */
+  subjectO: string | undefined;
+  serial: string;
+  /** SHA-256 fingerprint of the DER certificate, upper-case hex with colons (as openssl prints). */
+  fingerprint: string;
+  selfSigned: boolean;
+  isCA: boolean;
+  keyType: string;
+  /** The remaining certificates of the PEM bundle (the chain), parsed the same way. */
+  chain: CertInfo[];
+  pem: string;
+}
+
+export class CertParseError extends Error {
+  override name = 'CertParseError';
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Splits a PEM bundle into its certificate blocks, ignoring any text around them. */
+export function splitPemCertificates(pem: string): string[] {
+  return pem.match(PEM_CERT)?.map((b) => `${b}\n`) ?? [];
+}
+
+function dnField(dn: string, field: string): string | undefined {
+  // X509Certificate renders a DN as one "KEY=value" per line.
+  for (const line of dn.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0 && line.slice(0, eq) === field) return line.slice(eq + 1);
+  }
+  return undefined;
+}
+
+function parseSans(altNames: string | undefined): { dns: string[]; ip: string[] } {
+  const dns: string[] = [];
+  const ip: string[] = [];
+  if (!altNames) return { dns, ip };
+  // Node quotes entries that contain separators ("DNS:\"a,b\""); split on ", " outside quotes.
+  const parts = altNames.match(/(?:[^,"]+|"(?:[^"\\]|\\.)*")+/g) ?? [];
+  for (const part of parts) {
+    const p = part.trim();
+    const colon = p.indexOf(':');
+    if (colon < 0) continue;
+    const kind = p.slice(0, colon);
+    let value = p.slice(colon + 1);
+    if (value.startsWith('"') && value.endsWith('"')) value = JSON.parse(value) as string;
+    if (kind === 'DNS') dns.push(value.toLowerCase());
+    else if (kind === 'IP Address') ip.push(value);
+  }
+  return { dns, ip };
+}
+
+function describeKey(key: KeyObject): string {
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'rsa') return `RSA ${d?.modulusLength ?? '?'}`;
+  if (key.asymmetricKeyType === 'ec') return `ECDSA ${d?.namedCurve ?? '?'}`;
+  return key.asymmetricKeyType ?? 'unknown';
+}
+
+function infoOf(x: X509Certificate, pem: string): CertInfo {
+  const { dns, ip } = parseSans(x.subjectAltName);
+  let selfSigned = false;
+  if (x.subject === x.issuer) {
+    try {
+      selfSigned = x.verify(x.publicKey);
+    } catch {
+      selfSigned = false;
+    }
+  }
+  return {
+    sans: dns,
+    ipSans: ip,
+    notBefore: new Date(x.validFrom),
+    notAfter: new Date(x.validTo),
+    subject: x.subject.replace(/\n/g, ', '),
+    issuer: x.issuer.replace(/\n/g, ', '),
+    subjectCN: dnField(x.subject, 'CN'),
+    issuerCN: dnField(x.issuer, 'CN'),
+    subjectO: dnField(x.subject, 'O'),
+    serial: x.serialNumber,
+    fingerprint: x.fingerprint256,
+    selfSigned,
+    isCA: x.ca,
+    keyType: describeKey(x.publicKey),
+    chain: [],
+    pem,
+  };
+}
+
+/** Parses the first certificate of a PEM bundle (the leaf) and the rest as its chain. */
+export function parseCertificate(pem: string): CertInfo {
+  const blocks = splitPemCertificates(pem);
+  if (blocks.length === 0) throw new CertParseError('no PEM certificate block ("-----BEGIN CERTIFICATE-----") found');
+  const infos = blocks.map((b, i) => {
+    try {
+      return infoOf(new X509Certificate(b), b);
+    } catch (e) {
+      throw new CertParseError(`certificate ${i + 1} of the PEM bundle cannot be parsed: ${(e as Error).message}`);
+    }
+  });
+  const [leaf, ...chain] = infos as [CertInfo, ...CertInfo[]];
+  return { ...leaf, chain };
+}
+
+/** Parses DER (as a TLS peer certificate arrives) into the same shape. */
+export function parseDerCertificate(der: Buffer): CertInfo {
+  const x = new X509Certificate(der);
+  return infoOf(x, x.toString());
+}
+
+export type KeyCheck = { ok: true; keyType: string } | { ok: false; reason: 'Unparsable' | 'Mismatch'; message: string };
+
+/** Does the private key (PKCS#8, PKCS#1 or SEC1 PEM) belong to the leaf certificate? */
+export function checkKeyMatches(certPem: string, keyPem: string): KeyCheck {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (e) {
+    return { ok: false, reason: 'Unparsable', message: `the private key cannot be parsed: ${(e as Error).message}` };
+  }
+  const first = splitPemCertificates(certPem)[0];
+  if (!first) return { ok: false, reason: 'Unparsable', message: 'the certificate PEM has no certificate block' };
+  const cert = new X509Certificate(first);
+  const a = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const b = cert.publicKey.export({ type: 'spki', format: 'der' });
+  if (!a.equals(b)) {
+    return { ok: false, reason: 'Mismatch', message: 'the private key does not belong to the certificate (their public keys differ)' };
+  }
+  return { ok: true, keyType: describeKey(key) };
+}
+
+export type DefaultCertificateKind = 'IngressNginxFake' | 'TraefikDefault';
+
+/**
+ * Recognises the placeholder certificates ingress controllers serve when they have no usable
+ * Secret for a host. Browsers show them as "Kubernetes Ingress Controller Fake Certificate",
+ * a name many users first read as an attack.
+ */
+export function defaultCertificateKind(info: Pick<CertInfo, 'subjectCN' | 'subjectO' | 'sans' | 'issuerCN'>): DefaultCertificateKind | undefined {
+  if (info.subjectCN === 'Kubernetes Ingress Controller Fake Certificate') return 'IngressNginxFake';
+  if (info.subjectO === 'Acme Co' && info.sans.includes('ingress.local')) return 'IngressNginxFake';
+  if (info.subjectCN === 'TRAEFIK DEFAULT CERT' || info.sans.some((s) => s.endsWith('.traefik.default'))) return 'TraefikDefault';
+  return undefined;
+}
+
+export function describeDefaultCertificate(kind: DefaultCertificateKind): string {
+  return kind === 'IngressNginxFake'
+    ? 'ingress-nginx\'s "Kubernetes Ingress Controller Fake Certificate"'
+    : 'Traefik\'s "TRAEFIK DEFAULT CERT"';
+}
+
+/** Whole lifetime of a certificate in milliseconds. */
+export function lifetimeMs(info: Pick<CertInfo, 'notBefore' | 'notAfter'>): number {
+  return info.notAfter.getTime() - info.notBefore.getTime();
+}
