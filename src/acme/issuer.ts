@@ -1,0 +1,329 @@
+// The ACME adapter: account, order, HTTP-01 answers, finalize, chain download (RFC 8555 §7).
+// acme-client speaks the protocol; this file decides the order of steps, publishes answers through
+// a ChallengeStore, polls with our own backoff, and turns every failure into an error that names the
+// host and the ACME problem type.
+import { setTimeout as sleep } from 'node:timers/promises';
+import acme from 'acme-client';
+import type { Logger } from 'pino';
+import { parseCertificate, type CertInfo, splitPemCertificates } from '../core/cert.js';
+import { AcmeError, CaUnreachableError } from '../errors.js';
+import type { AccountStore, ChallengeEntry, ChallengeStore, StoredAccount } from '../ports.js';
+import { createCsr, generatePrivateKey, type KeyType } from './keys.js';
+import { takeLastProblem, withAcmeContext, type ProblemRecord } from './transport.js';
+
+export const DIRECTORIES = {
+  production: 'https://acme-v02.api.letsencrypt.org/directory',
+  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+} as const;
+
+/** `staging`, `production` or a URL → the directory URL. */
+export function resolveDirectory(value: string): string {
+  if (value === 'production' || value === 'staging') return DIRECTORIES[value];
+  return value;
+}
+
+export interface PollingOptions {
+  /** First wait between status polls; doubles up to maxIntervalMs. */
+  intervalMs: number;
+  maxIntervalMs: number;
+  /** Give up on one order after this long. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_POLLING: PollingOptions = { intervalMs: 1000, maxIntervalMs: 8000, timeoutMs: 180_000 };
+
+export interface IssuerOptions {
+  directoryUrl: string;
+  accountStore: AccountStore;
+  challengeStore: ChallengeStore;
+  email?: string;
+  eab?: { kid: string; hmacKey: string };
+  polling?: PollingOptions;
+  log: Logger;
+  /**
+   * Runs after the answers are published and before the CA is asked to validate them. The
+   * Kubernetes path routes the challenge path to certkeeper here (solver Ingress) and waits
+   * until the route works, so no authorization is spent on a route that is not there yet.
+   */
+  beforeValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
+  /** Runs after the order, whatever its outcome; the Kubernetes path removes its solver objects. */
+  afterValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
+}
+
+export interface IssueRequest {
+  hosts: readonly string[];
+  keyType: KeyType;
+  /** ACME profile (draft-aaron-acme-profiles), passed through when set. */
+  profile?: string;
+  signal?: AbortSignal;
+}
+
+export interface IssuedCertificate {
+  hosts: string[];
+  /** PKCS#8 PEM. Never logged. */
+  keyPem: string;
+  /** Leaf followed by the chain, as the CA sent it (tls.crt / fullchain.pem). */
+  fullchainPem: string;
+  leafPem: string;
+  chainPem: string;
+  info: CertInfo;
+  orderUrl: string;
+  issuerUrl: string;
+}
+
+type AcmeClient = InstanceType<typeof acme.Client>;
+type Order = Awaited<ReturnType<AcmeClient['createOrder']>>;
+type Authorization = Awaited<ReturnType<AcmeClient['getAuthorizations']>>[number];
+
+export class AcmeIssuer {
+  private client: Promise<AcmeClient> | undefined;
+  private readonly polling: PollingOptions;
+
+  constructor(private readonly opts: IssuerOptions) {
+    this.polling = opts.polling ?? DEFAULT_POLLING;
+  }
+
+  get directoryUrl(): string {
+    return this.opts.directoryUrl;
+  }
+
+  /** The account client, registered once per process even when orders run concurrently. */
+  account(): Promise<AcmeClient> {
+    this.client ??= withAcmeContext(() =>
+      this.loadOrRegister().catch((e: unknown) => {
+        this.client = undefined;
+        throw this.translate(e, `registering an ACME account with ${this.opts.directoryUrl}`);
+      }),
+    );
+    return this.client;
+  }
+
+  private async loadOrRegister(): Promise<AcmeClient> {
+    const { accountStore, directoryUrl, log } = this.opts;
+    let stored = await accountStore.load();
+    if (stored && stored.directoryUrl !== directoryUrl) {
+      log.warn({ location: accountStore.location, stored: stored.directoryUrl, directoryUrl }, 'the stored ACME account belongs to another CA; registering a new one');
+      stored = undefined;
+    }
+    if (stored?.url) {
+      log.debug({ account: stored.url }, 'using the stored ACME account');
+      return this.newClient(stored.keyPem, stored.url);
+    }
+    if (!stored) {
+      // Save the key before registering: if registration succeeds and a later save fails, the
+      // next run finds the same key and the CA returns the existing account instead of a new one.
+      stored = { keyPem: await generatePrivateKey('ecdsa-p256'), directoryUrl, createdAt: new Date().toISOString() };
+      if (this.opts.email) stored.email = this.opts.email;
+      await accountStore.save(stored);
+    }
+    const client = this.newClient(stored.keyPem);
+    const data: { termsOfServiceAgreed: boolean; contact?: string[] } = { termsOfServiceAgreed: true };
+    if (this.opts.email) data.contact = [`mailto:${this.opts.email}`];
+    await client.createAccount(data);
+    const url = client.getAccountUrl();
+    const saved: StoredAccount = { ...stored, url };
+    await accountStore.save(saved);
+    log.info({ account: url, location: accountStore.location, directoryUrl }, 'registered ACME account');
+    return client;
+  }
+
+  private newClient(keyPem: string, accountUrl?: string): AcmeClient {
+    const o: ConstructorParameters<typeof acme.Client>[0] = {
+      directoryUrl: this.opts.directoryUrl,
+      accountKey: keyPem,
+      // We poll orders ourselves; these only bound acme-client's internal waits.
+      backoffAttempts: 3,
+      backoffMin: this.polling.intervalMs,
+      backoffMax: this.polling.maxIntervalMs,
+    };
+    if (accountUrl) o.accountUrl = accountUrl;
+    if (this.opts.eab) o.externalAccountBinding = { kid: this.opts.eab.kid, hmacKey: this.opts.eab.hmacKey };
+    return new acme.Client(o);
+  }
+
+  /** Obtains one certificate for `hosts`. Published answers are removed whatever happens. */
+  issue(req: IssueRequest): Promise<IssuedCertificate> {
+    return withAcmeContext(() => this.issueInContext(req));
+  }
+
+  private async issueInContext(req: IssueRequest): Promise<IssuedCertificate> {
+    const client = await this.account();
+    const hosts = [...req.hosts];
+    const what = `the certificate for ${hosts.join(', ')}`;
+    const log = this.opts.log.child({ hosts });
+    const keyPromise = generatePrivateKey(req.keyType);
+    let order: Order;
+    try {
+      const create: { identifiers: { type: string; value: string }[]; profile?: string } = {
+        identifiers: hosts.map((value) => ({ type: 'dns', value })),
+      };
+      if (req.profile) create.profile = req.profile;
+      order = await client.createOrder(create);
+    } catch (e) {
+      throw this.translate(e, `ordering ${what}`);
+    }
+    log.debug({ order: order.url }, 'order created');
+
+    const published: ChallengeEntry[] = [];
+    try {
+      let authzs: Authorization[];
+      try {
+        authzs = await client.getAuthorizations(order);
+      } catch (e) {
+        throw this.translate(e, `reading the authorizations for ${what}`);
+      }
+      const pending: { authz: Authorization; challenge: Authorization['challenges'][number] }[] = [];
+      for (const authz of authzs) {
+        if (authz.status === 'valid') continue; // reused authorization: nothing to prove
+        const challenge = authz.challenges.find((c) => c.type === 'http-01');
+        if (!challenge) {
+          throw new AcmeError(
+            `the CA offers no http-01 challenge for ${authz.identifier.value} (offered: ${authz.challenges.map((c) => c.type).join(', ') || 'none'})`,
+            { type: 'unsupportedChallenge', detail: 'no http-01 challenge', host: authz.identifier.value },
+            'certkeeper validates through HTTP-01 only; wildcard names and some CAs need DNS-01',
+          );
+        }
+        const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+        published.push({ token: (challenge as { token: string }).token, keyAuthorization, host: authz.identifier.value });
+        pending.push({ authz, challenge });
+      }
+      if (published.length > 0) {
+        await this.opts.challengeStore.publish(published);
+        if (this.opts.beforeValidation) await this.opts.beforeValidation(published);
+        try {
+          await Promise.all(pending.map(({ challenge }) => client.completeChallenge(challenge)));
+        } catch (e) {
+          throw this.translate(e, `asking the CA to validate ${what}`);
+        }
+      }
+      order = await this.waitFor(client, order, ['ready', 'valid'], what, req.signal);
+      if (order.status === 'invalid') throw await this.explainInvalidOrder(client, order, what);
+
+      const keyPem = await keyPromise;
+      if (order.status === 'ready') {
+        try {
+          order = await client.finalizeOrder(order, await createCsr(hosts, keyPem));
+        } catch (e) {
+          throw this.translate(e, `finalizing ${what}`);
+        }
+        order = await this.waitFor(client, order, ['valid'], what, req.signal);
+        if (order.status === 'invalid') throw await this.explainInvalidOrder(client, order, what);
+      }
+      let pem: string;
+      try {
+        pem = await client.getCertificate(order);
+      } catch (e) {
+        throw this.translate(e, `downloading ${what}`);
+      }
+      const blocks = splitPemCertificates(pem);
+      const info = parseCertificate(pem);
+      log.debug({ notAfter: info.notAfter.toISOString(), serial: info.serial }, 'certificate downloaded');
+      return {
+        hosts,
+        keyPem,
+        fullchainPem: blocks.join(''),
+        leafPem: blocks[0] ?? '',
+        chainPem: blocks.slice(1).join(''),
+        info,
+        orderUrl: order.url,
+        issuerUrl: this.opts.directoryUrl,
+      };
+    } finally {
+      if (published.length > 0) {
+        const tokens = published.map((p) => p.token);
+        await this.opts.challengeStore.remove(tokens).catch((e: unknown) => {
+          log.warn({ err: (e as Error).message }, 'could not remove challenge answers; the next pass removes them');
+        });
+        if (this.opts.afterValidation) {
+          await this.opts.afterValidation(published).catch((e: unknown) => {
+            log.warn({ err: (e as Error).message }, 'could not clean up after the order; the next pass removes the leftovers');
+          });
+        }
+      }
+    }
+  }
+
+  /** Polls the order until it reaches one of `want` or `invalid`, with doubling waits. */
+  private async waitFor(client: AcmeClient, order: Order, want: Order['status'][], what: string, signal?: AbortSignal): Promise<Order> {
+    const started = Date.now();
+    let wait = this.polling.intervalMs;
+    let current = order;
+    for (;;) {
+      if (want.includes(current.status) || current.status === 'invalid') return current;
+      if (Date.now() - started > this.polling.timeoutMs) {
+        throw new AcmeError(
+          `gave up waiting for ${what}: the order stayed "${current.status}" for ${Math.round((Date.now() - started) / 1000)} s`,
+          { type: 'timeout', detail: `order ${current.status}`, url: order.url },
+          'the CA is slow or stuck; the next pass retries',
+        );
+      }
+      await sleep(wait, undefined, signal ? { signal } : undefined);
+      wait = Math.min(wait * 2, this.polling.maxIntervalMs);
+      try {
+        const next = await client.getOrder(current);
+        current = { ...next, url: current.url };
+      } catch (e) {
+        throw this.translate(e, `checking the status of ${what}`);
+      }
+    }
+  }
+
+  /** An invalid order: find the authorizations that failed and say which host failed and why. */
+  private async explainInvalidOrder(client: AcmeClient, order: Order, what: string): Promise<AcmeError> {
+    let authzs: Authorization[] = [];
+    try {
+      authzs = await client.getAuthorizations(order);
+    } catch {
+      // Fall through to the order's own error.
+    }
+    const failures: { host: string; type: string; detail: string }[] = [];
+    for (const a of authzs) {
+      if (a.status !== 'invalid') continue;
+      const failed = a.challenges.find((c) => (c as { error?: unknown }).error);
+      const err = (failed as { error?: { type?: string; detail?: string } } | undefined)?.error;
+      failures.push({ host: a.identifier.value, type: shortType(err?.type ?? 'unauthorized'), detail: err?.detail ?? `authorization ${a.status}` });
+    }
+    if (failures.length === 0) {
+      const err = (order as { error?: { type?: string; detail?: string } }).error;
+      return new AcmeError(`the CA refused ${what}: ${shortType(err?.type ?? 'unknown')}: ${err?.detail ?? 'order invalid'}`, {
+        type: shortType(err?.type ?? 'unknown'),
+        detail: err?.detail ?? 'order invalid',
+        url: order.url,
+      });
+    }
+    const [first] = failures as [(typeof failures)[number], ...typeof failures];
+    const lines = failures.map((f) => `${f.host}: ${f.type}: ${f.detail}`);
+    return new AcmeError(
+      failures.length === 1
+        ? `validation failed for ${first.host} (${first.type}): ${first.detail}`
+        : `validation failed for ${failures.length} hosts of ${what}:\n  ${lines.join('\n  ')}`,
+      { type: first.type, detail: first.detail, host: first.host, url: order.url },
+    );
+  }
+
+  /** Any error from acme-client → one of ours, with the problem document when the CA sent one. */
+  private translate(e: unknown, action: string): Error {
+    if (e instanceof AcmeError || e instanceof CaUnreachableError) return e;
+    if (e instanceof Error && e.name === 'AbortError') return e;
+    const problem: ProblemRecord | undefined = takeLastProblem();
+    const message = e instanceof Error ? e.message : String(e);
+    if (problem) {
+      const host = problem.subproblems?.find((s) => s.identifier)?.identifier?.value ?? hostInDetail(problem.detail);
+      const retry = problem.retryAfter ? ` (retry after ${problem.retryAfter.toISOString()})` : '';
+      const p: ConstructorParameters<typeof AcmeError>[1] = { type: problem.type, detail: problem.detail, status: problem.status, url: problem.url };
+      if (host) p.host = host;
+      if (problem.retryAfter) p.retryAfter = problem.retryAfter;
+      return new AcmeError(`${action} failed: ${problem.type}: ${problem.detail}${retry}`, p, undefined, { cause: e });
+    }
+    return new AcmeError(`${action} failed: ${message}`, { type: 'unknown', detail: message }, undefined, { cause: e });
+  }
+}
+
+function shortType(type: string): string {
+  return type.replace(/^urn:ietf:params:acme:error:/, '');
+}
+
+/** CAs name the failing identifier in the detail text ("…for \"bad.example\""); pick it out. */
+function hostInDetail(detail: string): string | undefined {
+  return /"([a-z0-9.-]+\.[a-z0-9-]+)"/i.exec(detail)?.[1];
+}

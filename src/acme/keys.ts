@@ -1,0 +1,37 @@
+// Certificate keys come from node:crypto; acme-client only builds the CSR from them.
+import { generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
+import acme from 'acme-client';
+
+const generate = promisify(generateKeyPair);
+
+export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export function isKeyType(v: string): v is KeyType {
+  return (KEY_TYPES as readonly string[]).includes(v);
+}
+
+/** A new private key as PKCS#8 PEM, the format kubernetes.io/tls Secrets and every controller accept. */
+export async function generatePrivateKey(type: KeyType): Promise<string> {
+  const { privateKey } =
+    type === 'ecdsa-p256' || type === 'ecdsa-p384'
+      ? await generate('ec', { namedCurve: type === 'ecdsa-p256' ? 'P-256' : 'P-384' })
+      : await generate('rsa', { modulusLength: Number(type.slice('rsa-'.length)) });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/** The longest value an X.509 commonName may hold (RFC 5280 ub-common-name). */
+const MAX_COMMON_NAME = 64;
+
+/**
+ * A CSR for `hosts`, signed with `keyPem`. The first host becomes the subject CN when it fits;
+ * CAs take the names from the SAN extension, so a long first name simply leaves the CN out.
+ */
+export async function createCsr(hosts: readonly string[], keyPem: string): Promise<Buffer> {
+  const [first] = hosts;
+  const data: { altNames: string[]; commonName?: string } = { altNames: [...hosts] };
+  if (first !== undefined && first.length <= MAX_COMMON_NAME) data.commonName = first;
+  const [, csr] = await acme.crypto.createCsr(data, keyPem);
+  return csr;
+}

@@ -1,0 +1,149 @@
+// Everything certkeeper needs to know about acme-client's HTTP layer, in one place.
+//
+// acme-client loses what users need to act on an error: api requests throw `new Error(detail)`
+// without the problem type or Retry-After; transport failures end, after five slow retries, in
+// `Cannot read properties of undefined (reading 'config')`; and a 429 with a long Retry-After would
+// make it sleep for hours inside the request. We put one interceptor in front of its own: it records
+// every ACME problem document in the async context of the operation that caused it, fails fast on
+// transport errors with the URL and socket error, and never sleeps through a rate limit.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import acme from 'acme-client';
+import { CaUnreachableError } from '../errors.js';
+
+export interface ProblemRecord {
+  type: string;
+  detail: string;
+  status: number;
+  url: string;
+  retryAfter?: Date;
+  subproblems?: { type: string; detail: string; identifier?: { value: string } }[];
+}
+
+interface OperationContext {
+  lastProblem?: ProblemRecord;
+}
+
+const context = new AsyncLocalStorage<OperationContext>();
+
+/** Runs `fn` with its own record of ACME problems, so concurrent orders never see each other's. */
+export function withAcmeContext<T>(fn: () => Promise<T>): Promise<T> {
+  return context.run({}, fn);
+}
+
+/** The last problem document the CA returned inside the current withAcmeContext, then forgets it. */
+export function takeLastProblem(): ProblemRecord | undefined {
+  const store = context.getStore();
+  const p = store?.lastProblem;
+  if (store) delete store.lastProblem;
+  return p;
+}
+
+const PREFIX = 'urn:ietf:params:acme:error:';
+
+export function shortProblemType(type: string): string {
+  return type.startsWith(PREFIX) ? type.slice(PREFIX.length) : type;
+}
+
+/** RFC 9110 §10.2.3: Retry-After is delay-seconds or an HTTP-date. */
+export function parseRetryAfter(value: unknown, now: Date): Date | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return new Date(now.getTime() + Number(value.trim()) * 1000);
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : new Date(t);
+}
+
+// Structural types for the parts of axios we touch; axios is acme-client's dependency, not ours.
+interface AxiosLikeResponse {
+  status: number;
+  headers: Record<string, unknown>;
+  data: unknown;
+}
+interface AxiosLikeError {
+  code?: string;
+  message: string;
+  config?: { url?: string; method?: string };
+  response?: AxiosLikeResponse;
+}
+interface InterceptorHandler {
+  fulfilled: ((v: unknown) => unknown) | null;
+  rejected: ((e: AxiosLikeError) => unknown) | null;
+  synchronous: boolean;
+  runWhen: null;
+}
+
+let installed = false;
+/** Server errors (5xx) are retried by acme-client; a Retry-After longer than this is not worth waiting inside a pass. */
+const MAX_INLINE_RETRY_AFTER_MS = 10_000;
+
+function recordProblem(resp: AxiosLikeResponse, url: string): ProblemRecord | undefined {
+  const data = resp.data as { type?: unknown; detail?: unknown; subproblems?: unknown } | undefined;
+  if (!data || typeof data !== 'object' || typeof data.type !== 'string') return undefined;
+  const record: ProblemRecord = {
+    type: shortProblemType(data.type),
+    detail: typeof data.detail === 'string' ? data.detail : '',
+    status: resp.status,
+    url,
+  };
+  const retryAfter = parseRetryAfter(resp.headers['retry-after'], new Date());
+  if (retryAfter) record.retryAfter = retryAfter;
+  if (Array.isArray(data.subproblems)) {
+    record.subproblems = (data.subproblems as { type?: string; detail?: string; identifier?: { value: string } }[]).map((s) => ({
+      type: shortProblemType(String(s.type ?? '')),
+      detail: String(s.detail ?? ''),
+      ...(s.identifier ? { identifier: s.identifier } : {}),
+    }));
+  }
+  const store = context.getStore();
+  // badNonce is retried by acme-client itself and is never the reason an operation failed.
+  if (store && record.type !== 'badNonce') store.lastProblem = record;
+  return record;
+}
+
+/**
+ * Installs the interceptor (once per process) and sets how acme-client retries server errors.
+ * `caBundlePem` adds trust for a private ACME server (Pebble, step-ca) on top of the public roots.
+ */
+export function configureAcmeTransport(opts: { caBundlePem?: string; serverErrorRetries?: number } = {}): void {
+  const instance = acme.axios as unknown as {
+    defaults: { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number }; httpsAgent?: unknown; timeout?: number };
+    interceptors: { response: { handlers: InterceptorHandler[] } };
+  };
+  instance.defaults.acmeSettings.retryMaxAttempts = opts.serverErrorRetries ?? 3;
+  instance.defaults.acmeSettings.retryDefaultDelay = 1;
+  // A stalled CA must not hang a pass forever.
+  instance.defaults.timeout = 30_000;
+  if (opts.caBundlePem) {
+    instance.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, opts.caBundlePem], keepAlive: true });
+  } else {
+    instance.defaults.httpsAgent = new HttpsAgent({ keepAlive: true });
+  }
+  if (installed) return;
+  installed = true;
+  const handler: InterceptorHandler = {
+    fulfilled: null,
+    rejected: (error: AxiosLikeError) => {
+      const url = error.config?.url ?? '(unknown URL)';
+      if (!error.response) {
+        // Transport failure: no ACME response at all. Rejecting with an error that has no
+        // `config` makes acme-client's own interceptor pass it through untouched.
+        const code = error.code ?? 'ERROR';
+        const detail = code === 'ECONNABORTED' ? `timed out (${error.message})` : `${code}: ${error.message}`;
+        return Promise.reject(new CaUnreachableError(url, code, detail, { cause: error }));
+      }
+      const problem = recordProblem(error.response, url);
+      const status = error.response.status;
+      if (status === 429 || (status >= 500 && problem?.retryAfter && problem.retryAfter.getTime() - Date.now() > MAX_INLINE_RETRY_AFTER_MS)) {
+        // Hand the response back as-is: acme-client's api layer turns it into an error whose
+        // details we already recorded, instead of sleeping for the Retry-After.
+        return error.response;
+      }
+      return Promise.reject(error);
+    },
+    synchronous: false,
+    runWhen: null,
+  };
+  // Ours must run before acme-client's retry interceptor, which was registered at import time.
+  instance.interceptors.response.handlers.unshift(handler);
+}
