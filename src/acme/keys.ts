@@ -5,8 +5,9 @@ import acme from 'acme-client';
 
 const generate = promisify(generateKeyPair);
 
-export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+import { KEY_TYPES, type KeyType } from '../core/annotations.js';
+
+export { KEY_TYPES, type KeyType };
 
 export function isKeyType(v: string): v is KeyType {
   return (KEY_TYPES as readonly string[]).includes(v);

@@ -27,7 +27,14 @@ function readName(msg: Buffer, offset: number): { name: string; next: number } {
 
 const A = 1;
 
-export async function startFakeDns(opts: { nxdomain?: (name: string) => boolean; answer?: string } = {}): Promise<FakeDns> {
+export interface FakeDnsOptions {
+  nxdomain?: (name: string) => boolean;
+  answer?: string;
+  /** Sees every query before it is answered; return false to drop it unanswered. */
+  onQuery?: (name: string, type: number) => boolean | void;
+}
+
+export async function startFakeDns(opts: FakeDnsOptions = {}): Promise<FakeDns> {
   const answer = (opts.answer ?? '127.0.0.1').split('.').map(Number);
   const socket: Socket = createSocket('udp4');
   const queries: FakeDns['queries'] = [];
@@ -39,6 +46,7 @@ export async function startFakeDns(opts: { nxdomain?: (name: string) => boolean;
       const qtype = msg.readUInt16BE(next);
       const question = msg.subarray(12, next + 4);
       queries.push({ name: name.toLowerCase(), type: qtype });
+      if (opts.onQuery?.(name.toLowerCase().replace(/\.$/, ''), qtype) === false) return;
       const nx = opts.nxdomain?.(name.toLowerCase().replace(/\.$/, '')) ?? false;
       const withAnswer = !nx && qtype === A;
       const header = Buffer.alloc(12);

@@ -8,7 +8,7 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import forge from 'node-forge';
-import { startFakeDns, type FakeDns } from './fake-dns.js';
+import { startFakeDns, type FakeDns, type FakeDnsOptions } from './fake-dns.js';
 import { freePort } from './ports.js';
 
 export const PEBBLE_EAB = { kid: 'kid-1', hmacKey: 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W' };
@@ -32,6 +32,8 @@ export interface Pebble {
   /** The root that signs issued certificates (changes with every Pebble start). */
   issuingRootPem(): Promise<string>;
   stop(): Promise<void>;
+  /** Kills Pebble at once, as a crash or a network cut would. */
+  kill(): void;
   output(): string;
 }
 
@@ -74,6 +76,7 @@ export interface PebbleOptions {
   httpPort?: number;
   eab?: boolean;
   nxdomain?: (name: string) => boolean;
+  onDnsQuery?: FakeDnsOptions['onQuery'];
   env?: Record<string, string>;
 }
 
@@ -85,7 +88,10 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   const keyFile = join(dir, 'key.pem');
   await writeFile(certFile, certPem);
   await writeFile(keyFile, keyPem);
-  const dns = await startFakeDns(opts.nxdomain ? { nxdomain: opts.nxdomain } : {});
+  const dns = await startFakeDns({
+    ...(opts.nxdomain ? { nxdomain: opts.nxdomain } : {}),
+    ...(opts.onDnsQuery ? { onQuery: opts.onDnsQuery } : {}),
+  });
   const httpPort = opts.httpPort ?? (await freePort());
   let child: ChildProcess | undefined;
   let out = '';
@@ -146,8 +152,11 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
       dns,
       issuingRootPem: async () => (await get(`${managementUrl}/roots/0`, certPem)).body,
       output: () => out,
+      kill: () => {
+        child?.kill('SIGKILL');
+      },
       stop: async () => {
-        if (child && child.exitCode === null) {
+        if (child && child.exitCode === null && child.signalCode === null) {
           const exited = new Promise((r) => child?.once('exit', r));
           child.kill('SIGTERM');
           await exited;

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// The command line: the only place that turns results into exit codes and text.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { EXIT, type CliIo } from './commands/common.js';
+import { registerIssue } from './commands/issue.js';
+
+export const VERSION = '0.1.0';
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const setExit = (code: number) => {
+    exitCode = code;
+  };
+  const program = new Command()
+    .name('certkeeper')
+    .description(
+      'Keeps the TLS certificates of Kubernetes Ingresses valid: issues and renews them through ACME HTTP-01, ' +
+        'writes kubernetes.io/tls Secrets, checks what is really served, and alerts before anything expires.',
+    )
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+  program.enablePositionalOptions();
+  registerIssue(program, io, setExit);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; everything else is a usage error.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw e;
+  }
+  return exitCode;
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const controller = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => controller.abort(new Error(`received ${sig}`)));
+  }
+  const io: CliIo = {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    stdin: process.stdin,
+    env: process.env,
+    logStream: process.stderr,
+    signal: controller.signal,
+  };
+  runCli(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`certkeeper: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = EXIT.failure;
+    },
+  );
+}

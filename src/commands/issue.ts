@@ -1,0 +1,180 @@
+// `certkeeper issue`: certbot-style standalone issuance. Answers HTTP-01 on port 80 itself and
+// writes fullchain.pem, cert.pem, chain.pem and privkey.pem. It runs the same ACME adapter as the
+// Kubernetes path, with a file account store and in-memory challenge answers.
+import { randomBytes } from 'node:crypto';
+import { access, constants, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { FileAccountStore } from '../acme/account-file-store.js';
+import { AcmeIssuer, resolveDirectory } from '../acme/issuer.js';
+import { configureAcmeTransport } from '../acme/transport.js';
+import { resolveSettings } from '../config.js';
+import { checkHosts, MAX_NAMES_PER_CERTIFICATE } from '../core/hosts.js';
+import { ConfigError, IoError } from '../errors.js';
+import { MemoryChallengeStore } from '../http/memory-store.js';
+import { startResponder } from '../http/responder.js';
+import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
+
+const NAMES = [
+  'domains',
+  'out',
+  'email',
+  'directory',
+  'eabKid',
+  'eabHmacKey',
+  'keyType',
+  'profile',
+  'acmeCaBundle',
+  'acmePollInterval',
+  'httpPort',
+  'httpAddress',
+  'accountDir',
+  'logLevel',
+  'logFormat',
+] as const;
+
+export function registerIssue(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const cmd = program
+    .command('issue')
+    .summary('obtain a certificate on this machine, answering HTTP-01 on port 80 (no cluster)')
+    .description(
+      'Obtain a certificate for one or more names, answering the HTTP-01 challenges on port 80 of this machine ' +
+        '(like certbot --standalone), and write fullchain.pem, cert.pem, chain.pem and privkey.pem (mode 0600).\n\n' +
+        'Exit codes: 0 issued, 1 failed, 2 usage error.',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  certkeeper issue -d shop.example.com -d www.shop.example.com --out /etc/ssl/shop --email ops@example.com\n' +
+        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080   # port 80 forwarded to 8080',
+    );
+  addSettings(cmd, NAMES);
+  cmd.action(async (flags: Record<string, unknown>) => {
+    setExit(await runIssue(flags, io));
+  });
+}
+
+export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promise<number> {
+  let cleanup: (() => Promise<void>) | undefined;
+  try {
+    const cfg = resolveSettings(NAMES, flags, io.env);
+    const log = loggerFor(io, cfg);
+    if (cfg.domains.length === 0) throw new ConfigError('no names given', 'pass each name with -d, e.g. -d shop.example.com -d www.shop.example.com');
+    if (!cfg.out) throw new ConfigError('no output folder given', 'pass --out DIR, e.g. --out /etc/ssl/shop');
+    const { hosts, problems, duplicates } = checkHosts(cfg.domains);
+    if (problems.length > 0) {
+      throw new ConfigError(
+        problems.map((p) => p.message).join('; '),
+        problems.map((p) => p.hint).filter((h, i, a) => a.indexOf(h) === i).join('; '),
+      );
+    }
+    if (hosts.length > MAX_NAMES_PER_CERTIFICATE) {
+      throw new ConfigError(
+        `${hosts.length} names given; a certificate holds at most ${MAX_NAMES_PER_CERTIFICATE}`,
+        'split the names over several certificates (several runs with different --out folders)',
+      );
+    }
+    if (duplicates.length > 0) log.info({ duplicates }, 'ignoring repeated names');
+    if ((cfg.eabKid === undefined) !== (cfg.eabHmacKey === undefined)) {
+      throw new ConfigError('external account binding needs both --eab-kid and --eab-hmac-key', 'copy both from your CA account page');
+    }
+    const out = resolve(cfg.out);
+    // Check the folder before spending an order: a failed write after issuance wastes a
+    // certificate of the weekly duplicate limit.
+    await prepareOutDir(out);
+    const caBundlePem = cfg.acmeCaBundle ? await readCaBundle(cfg.acmeCaBundle) : undefined;
+    configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
+
+    const directoryUrl = resolveDirectory(cfg.directory);
+    const store = new MemoryChallengeStore();
+    const responder = await startResponder({
+      lookup: store,
+      port: cfg.httpPort,
+      ...(cfg.httpAddress ? { host: cfg.httpAddress } : {}),
+      onChallenge: (e) => log.debug({ token: e.token, found: e.found, host: e.host, remote: e.remote }, 'challenge request'),
+    });
+    cleanup = () => responder.close();
+    log.info({ port: responder.address.port, address: responder.address.address }, 'answering HTTP-01 challenges');
+
+    const issuer = new AcmeIssuer({
+      directoryUrl,
+      accountStore: new FileAccountStore(cfg.accountDir, directoryUrl),
+      challengeStore: store,
+      ...(cfg.email ? { email: cfg.email } : {}),
+      ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
+      polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 8, timeoutMs: 180_000 },
+      log,
+    });
+    const started = Date.now();
+    const cert = await issuer.issue({ hosts, keyType: cfg.keyType, ...(cfg.profile ? { profile: cfg.profile } : {}), ...(io.signal ? { signal: io.signal } : {}) });
+    await writeCertificateFiles(out, cert);
+    const days = Math.floor((cert.info.notAfter.getTime() - Date.now()) / 86_400_000);
+    io.stdout(
+      `issued ${cert.info.keyType} certificate for ${hosts.join(', ')}\n` +
+        `  issuer:    ${cert.info.issuerCN ?? cert.info.issuer}\n` +
+        `  valid:     ${cert.info.notBefore.toISOString()} → ${cert.info.notAfter.toISOString()} (${days} days)\n` +
+        `  serial:    ${cert.info.serial}\n` +
+        `  written:   ${join(out, 'fullchain.pem')}, cert.pem, chain.pem, privkey.pem (0600)\n` +
+        `  took:      ${((Date.now() - started) / 1000).toFixed(2)} s\n`,
+    );
+    return EXIT.ok;
+  } catch (e) {
+    return reportError(io, e);
+  } finally {
+    await cleanup?.();
+  }
+}
+
+async function prepareOutDir(out: string): Promise<void> {
+  try {
+    const s = await stat(out).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return undefined;
+      throw e;
+    });
+    if (s && !s.isDirectory()) {
+      throw new IoError(`--out ${out} is a file, not a folder`, 'pass a folder; certkeeper writes four files into it');
+    }
+    if (!s) await mkdir(out, { recursive: true, mode: 0o755 });
+    await access(out, constants.W_OK);
+  } catch (e) {
+    if (e instanceof IoError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    throw new IoError(`--out ${out} cannot be used: ${err.code ?? ''} ${err.message}`.trim(), 'pass a folder this user can create and write');
+  }
+}
+
+async function readCaBundle(file: string): Promise<string> {
+  try {
+    const pem = await readFile(file, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+    return pem;
+  } catch (e) {
+    throw new ConfigError(`--acme-ca-bundle ${file} cannot be used: ${(e as Error).message}`, 'pass a PEM file holding the CA\'s root certificate');
+  }
+}
+
+/**
+ * Writes the four files so that a reader never sees a mix of old and new: each goes to a
+ * temporary name first and is renamed into place only when all four are written.
+ */
+export async function writeCertificateFiles(out: string, cert: { fullchainPem: string; leafPem: string; chainPem: string; keyPem: string }): Promise<void> {
+  const suffix = `.certkeeper-${randomBytes(4).toString('hex')}.tmp`;
+  const files: [string, string, number][] = [
+    ['privkey.pem', cert.keyPem, 0o600],
+    ['cert.pem', cert.leafPem, 0o644],
+    ['chain.pem', cert.chainPem, 0o644],
+    ['fullchain.pem', cert.fullchainPem, 0o644],
+  ];
+  const written: string[] = [];
+  try {
+    for (const [name, content, mode] of files) {
+      const tmp = join(out, name + suffix);
+      await writeFile(tmp, content, { mode });
+      written.push(tmp);
+    }
+    for (const [name] of files) await rename(join(out, name + suffix), join(out, name));
+  } catch (e) {
+    await Promise.all(written.map((f) => rm(f, { force: true })));
+    throw new IoError(`writing the certificate files to ${out} failed: ${(e as Error).message}`, 'free disk space or fix permissions, then run again (the CA issued it; a re-run orders again)');
+  }
+}

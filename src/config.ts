@@ -1,0 +1,241 @@
+// Flags + environment + defaults → one frozen config per command. This is the only module that
+// reads process.env. Every setting has one name in three spellings: camelCase here and in the
+// chart's values, --kebab-case as a flag, CERTKEEPER_SNAKE_CASE in the environment.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { isKeyType, KEY_TYPES, type KeyType } from './acme/keys.js';
+import { parseDuration } from './core/annotations.js';
+import { ConfigError } from './errors.js';
+
+type Parser<T> = (raw: string, flag: string) => T;
+
+export interface Setting<T = unknown> {
+  /** Flag spelling for commander, e.g. "--http-port <port>". */
+  flag: string;
+  /** Single-letter alias, e.g. "-d". */
+  short?: string;
+  help: string;
+  parse: Parser<T>;
+  /** The default, or a function of the environment (for XDG paths, POD_NAMESPACE). */
+  default?: T | ((env: NodeJS.ProcessEnv) => T | undefined);
+  /** Shown in --help instead of the default's value. */
+  defaultText?: string;
+  /** Repeatable flag; the environment variable holds a comma-separated list. */
+  repeatable?: boolean;
+  /** A boolean switch (no value). */
+  boolean?: boolean;
+  /** Also read from this variable (for Kubernetes' downward API conventions). */
+  envAlias?: string;
+  /** Hidden from --help (test and tuning knobs). */
+  hidden?: boolean;
+}
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw, flag) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+
+const str: Parser<string> = (raw, flag) => {
+  if (raw.trim() === '') throw new ConfigError(`${flag} must not be empty`);
+  return raw.trim();
+};
+
+const oneOf =
+  <T extends string>(values: readonly T[]): Parser<T> =>
+  (raw, flag) => {
+    if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${flag} must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw as T;
+  };
+
+const bool: Parser<boolean> = (raw, flag) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`${flag} must be true or false, got "${raw}"`);
+};
+
+const duration: Parser<number> = (raw, flag) => {
+  const ms = parseDuration(raw);
+  if (ms === undefined) throw new ConfigError(`${flag} must be a duration such as 720h, 30d or 90m, got "${raw}"`);
+  return ms;
+};
+
+const directory: Parser<string> = (raw, flag) => {
+  if (raw === 'staging' || raw === 'production') return raw;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${flag} must be "staging", "production" or an https:// directory URL, got "${raw}"`);
+  }
+  if (u.protocol !== 'https:') throw new ConfigError(`${flag} must be an https:// URL (RFC 8555 requires TLS), got "${raw}"`);
+  return raw;
+};
+
+const email: Parser<string> = (raw, flag) => {
+  const v = raw.trim();
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v)) throw new ConfigError(`${flag} must be an email address, got "${raw}"`);
+  return v;
+};
+
+const keyType: Parser<KeyType> = (raw, flag) => {
+  if (!isKeyType(raw)) throw new ConfigError(`${flag} must be one of ${KEY_TYPES.join(', ')}, got "${raw}"`);
+  return raw;
+};
+
+const namespacedName: Parser<{ namespace: string; name: string }> = (raw, flag) => {
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(raw.trim());
+  if (!m) throw new ConfigError(`${flag} must be NAMESPACE/NAME (e.g. shop/web), got "${raw}"`);
+  return { namespace: m[1] as string, name: m[3] as string };
+};
+
+const keyValue: Parser<[string, string]> = (raw, flag) => {
+  const eq = raw.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`${flag} must be KEY=VALUE, got "${raw}"`);
+  return [raw.slice(0, eq), raw.slice(eq + 1)];
+};
+
+/** Every setting of every command. Commands pick the ones they use by name. */
+export const SETTINGS = {
+  logLevel: { flag: '--log-level <level>', help: 'log detail', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), default: 'info' },
+  logFormat: { flag: '--log-format <format>', help: 'log lines as text (people) or json (log collectors)', parse: oneOf(['text', 'json'] as const), default: 'text' },
+
+  // ACME
+  directory: {
+    flag: '--directory <url>',
+    help: 'ACME directory: "staging", "production" (Let\'s Encrypt) or the URL of another CA',
+    parse: directory,
+    default: 'production',
+  },
+  email: { flag: '--email <address>', help: 'contact address for the ACME account (the CA\'s notices about the account)', parse: email },
+  eabKid: { flag: '--eab-kid <kid>', help: 'external account binding key id, for CAs that require it (ZeroSSL, Google, Sectigo)', parse: str },
+  eabHmacKey: { flag: '--eab-hmac-key <key>', help: 'external account binding HMAC key (base64url)', parse: str },
+  keyType: { flag: '--key-type <type>', help: `certificate key: ${KEY_TYPES.join(', ')}`, parse: keyType, default: 'ecdsa-p256' as KeyType },
+  acmeCaBundle: { flag: '--acme-ca-bundle <file>', help: 'PEM file of extra roots to trust for the ACME server (private CAs, Pebble)', parse: str },
+  acmePollInterval: {
+    flag: '--acme-poll-interval <ms>',
+    help: 'first wait between order status polls, doubling up to 8x',
+    parse: int(10, 60_000),
+    default: 1000,
+    hidden: true,
+  },
+  profile: { flag: '--profile <name>', help: 'ACME certificate profile to request (e.g. tlsserver, shortlived), when the CA offers profiles', parse: str },
+
+  // Challenge responder
+  httpPort: { flag: '--http-port <port>', help: 'port to answer HTTP-01 challenges on', parse: int(0, 65535), default: 80 },
+  httpAddress: { flag: '--http-address <address>', help: 'address to listen on for HTTP-01 (default: all interfaces)', parse: str },
+
+  // Standalone issue
+  domains: { flag: '--domain <name>', short: '-d', help: 'a name for the certificate (repeat for more; the first is the subject CN)', parse: str, repeatable: true },
+  out: { flag: '--out <dir>', help: 'folder for fullchain.pem, cert.pem, chain.pem and privkey.pem (created if missing)', parse: str },
+  accountDir: {
+    flag: '--account-dir <dir>',
+    help: 'folder for ACME account keys, one file per CA',
+    parse: str,
+    default: (env: NodeJS.ProcessEnv) => join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'certkeeper', 'accounts'),
+    defaultText: '$XDG_CONFIG_HOME/certkeeper/accounts',
+  },
+
+  // Kubernetes
+  kubeconfig: { flag: '--kubeconfig <file>', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster credentials)', parse: str },
+  context: { flag: '--context <name>', help: 'kubeconfig context to use', parse: str },
+  namespace: { flag: '--namespace <ns>', short: '-n', help: 'only Ingresses of this namespace', parse: str },
+  ingress: { flag: '--ingress <ns/name>', help: 'only this Ingress', parse: namespacedName },
+  allIngresses: { flag: '--all-ingresses', help: 'manage every Ingress with TLS, not only opted-in ones', parse: bool, boolean: true, default: false },
+  ingressClass: { flag: '--ingress-class <name>', help: 'only Ingresses of this class', parse: str },
+  selfNamespace: {
+    flag: '--certkeeper-namespace <ns>',
+    help: 'certkeeper\'s own namespace (challenge ConfigMap, solver Ingresses, account Secret, Lease)',
+    parse: str,
+    envAlias: 'POD_NAMESPACE',
+    default: 'certkeeper',
+  },
+  serviceName: { flag: '--service-name <name>', help: 'certkeeper\'s Service that solver Ingresses route challenges to', parse: str, default: 'certkeeper' },
+  servicePort: { flag: '--service-port <port>', help: 'port of that Service', parse: int(1, 65535), default: 80 },
+  solverPathType: {
+    flag: '--solver-path-type <type>',
+    help: 'pathType of the solver Ingress rule',
+    parse: oneOf(['Prefix', 'Exact', 'ImplementationSpecific'] as const),
+    default: 'Prefix',
+  },
+  solverAnnotations: {
+    flag: '--solver-annotation <key=value>',
+    help: 'annotation for solver Ingresses (repeatable), e.g. nginx.ingress.kubernetes.io/ssl-redirect=false',
+    parse: keyValue,
+    repeatable: true,
+  },
+  answerLocally: {
+    flag: '--answer-locally',
+    help: 'also answer challenges from this process on --http-port (hostNetwork setups, tests)',
+    parse: bool,
+    boolean: true,
+    default: false,
+  },
+  force: { flag: '--force', help: 'renew every selected certificate now, whatever its state', parse: bool, boolean: true, default: false },
+  dryRun: { flag: '--dry-run', help: 'print the plan; order nothing, write nothing', parse: bool, boolean: true, default: false },
+  adopt: { flag: '--adopt', help: 'take over existing Secrets that certkeeper did not create (they are overwritten)', parse: bool, boolean: true, default: false },
+  renewBefore: { flag: '--renew-before <duration>', help: 'renew when less than this is left (default: a third of the lifetime)', parse: duration },
+  concurrency: { flag: '--concurrency <n>', help: 'orders run at the same time', parse: int(1, 50), default: 5 },
+  output: { flag: '--output <format>', short: '-o', help: 'result format', parse: oneOf(['text', 'json'] as const), default: 'text' },
+  leaseWait: { flag: '--lease-wait <duration>', help: 'how long to wait for another pass to finish', parse: duration, default: 120_000 },
+  holderIdentity: {
+    flag: '--identity <name>',
+    help: 'name of this process in the Lease (default: pod name or hostname-pid)',
+    parse: str,
+    envAlias: 'POD_NAME',
+  },
+  /** Tests move time forward; never set in production. */
+  clockOffset: { flag: '--clock-offset <duration>', help: 'pretend it is this much later (testing renewal)', parse: duration, hidden: true },
+} satisfies Record<string, Setting<never> | Setting<unknown>>;
+
+export type SettingName = keyof typeof SETTINGS;
+type ValueOf<N extends SettingName> = (typeof SETTINGS)[N] extends { parse: Parser<infer T> } ? T : never;
+type Values<N extends SettingName> = {
+  [K in N]: (typeof SETTINGS)[K] extends { repeatable: true } ? ValueOf<K>[] : (typeof SETTINGS)[K] extends { default: unknown } ? ValueOf<K> : ValueOf<K> | undefined;
+};
+
+/** CERTKEEPER_HTTP_PORT for httpPort. */
+export function envName(name: string): string {
+  return `CERTKEEPER_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** The commander option key for a setting ("--http-port" → "httpPort"). */
+export function optionKey(name: SettingName): string {
+  const long = (SETTINGS[name] as Setting).flag.split(' ')[0] as string;
+  return long.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Resolves the named settings: the flag when given, else the environment variable, else the
+ * default. Values are validated here so a bad one fails before anything is attempted.
+ */
+export function resolveSettings<N extends SettingName>(names: readonly N[], flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Readonly<Values<N>> {
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const s = SETTINGS[name] as Setting;
+    const flag = s.flag.split(' ')[0] as string;
+    const given = flags[optionKey(name)];
+    const envValue = env[envName(name)] ?? (s.envAlias ? env[s.envAlias] : undefined);
+    const source = given !== undefined ? flag : envName(name);
+    if (s.repeatable) {
+      const raws: string[] =
+        Array.isArray(given) && given.length > 0 ? (given as string[]) : envValue ? envValue.split(',').map((v) => v.trim()).filter(Boolean) : [];
+      out[name] = raws.map((r) => s.parse(r, source));
+      continue;
+    }
+    if (given !== undefined && given !== false) {
+      out[name] = s.boolean ? true : s.parse(String(given), flag);
+    } else if (envValue !== undefined && envValue !== '') {
+      out[name] = s.parse(envValue, envName(name));
+    } else {
+      out[name] = typeof s.default === 'function' ? (s.default as (e: NodeJS.ProcessEnv) => unknown)(env) : s.default;
+    }
+  }
+  return Object.freeze(out) as Readonly<Values<N>>;
+}
+
+/** Reads a file named by a setting, with an error that names the setting. */
+export type { KeyType };

@@ -1,0 +1,139 @@
+// `certkeeper issue` as a real process against a real Pebble: files written with matching SANs
+// and key, usage errors with exit code 2, and a CA that dies mid-order leaving nothing behind.
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkKeyMatches, parseCertificate } from '../../src/core/cert.js';
+import { runCertkeeper } from '../support/cli.js';
+import { startPebble, type Pebble } from '../support/pebble.js';
+
+let pebble: Pebble;
+let work: string;
+const name = (label = 'cli') => `${label}-${randomUUID().slice(0, 8)}.certkeeper.test`;
+
+function args(p: Pebble, out: string, extra: string[] = []): string[] {
+  return [
+    'issue',
+    '--directory', p.directoryUrl,
+    '--acme-ca-bundle', p.apiCaFile,
+    '--account-dir', join(work, 'accounts'),
+    '--http-port', String(p.httpPort),
+    '--http-address', '127.0.0.1',
+    '--acme-poll-interval', '50',
+    '--out', out,
+    ...extra,
+  ];
+}
+
+beforeAll(async () => {
+  pebble = await startPebble();
+  work = await mkdtemp(join(tmpdir(), 'certkeeper-cli-'));
+});
+afterAll(async () => {
+  await pebble?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('certkeeper issue', () => {
+  it('writes fullchain, cert, chain and a 0600 private key whose SANs and key match', async () => {
+    const hosts = [name('shop'), name('www')];
+    const out = join(work, 'shop');
+    const r = await runCertkeeper(args(pebble, out, ['-d', hosts[0]!, '-d', hosts[1]!, '-d', hosts[0]!.toUpperCase(), '--email', 'ops@example.com']));
+    expect(r.stderr).not.toContain('PRIVATE KEY');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`issued ECDSA prime256v1 certificate for ${hosts.join(', ')}`);
+    expect((await readdir(out)).sort()).toEqual(['cert.pem', 'chain.pem', 'fullchain.pem', 'privkey.pem']);
+    const fullchain = await readFile(join(out, 'fullchain.pem'), 'utf8');
+    const key = await readFile(join(out, 'privkey.pem'), 'utf8');
+    const info = parseCertificate(fullchain);
+    expect([...info.sans].sort()).toEqual([...hosts].sort());
+    expect(info.chain.length).toBeGreaterThan(0);
+    expect(checkKeyMatches(fullchain, key).ok).toBe(true);
+    expect(new X509Certificate(await readFile(join(out, 'cert.pem'))).fingerprint256).toBe(info.fingerprint);
+    expect((await stat(join(out, 'privkey.pem'))).mode & 0o777).toBe(0o600);
+    const chain = parseCertificate(await readFile(join(out, 'chain.pem'), 'utf8'));
+    expect(chain.subject).toBe(info.issuer);
+  });
+
+  it('issues an RSA certificate with --key-type rsa-3072 and reuses the account', async () => {
+    const out = join(work, 'rsa');
+    const before = await readdir(join(work, 'accounts')).catch(() => []);
+    const r = await runCertkeeper(args(pebble, out, ['-d', name(), '--key-type', 'rsa-3072']));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('RSA 3072');
+    const after = await readdir(join(work, 'accounts'));
+    if (before.length > 0) expect(after).toEqual(before);
+    expect(r.stderr).not.toContain('registered ACME account');
+  });
+
+  it('refuses a wildcard with the reason and exit code 2, before contacting the CA', async () => {
+    const r = await runCertkeeper(args(pebble, join(work, 'wild'), ['-d', '*.example.com']));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('"*.example.com" is a wildcard name, which HTTP-01 cannot validate');
+    expect(r.stderr).toMatch(/hint: .*DNS-01/);
+  });
+
+  it('refuses a run without names, and more than 100 names, with exit code 2', async () => {
+    const none = await runCertkeeper(args(pebble, join(work, 'none')));
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no names given');
+    const many = Array.from({ length: 101 }, (_, i) => ['-d', `n${i}.example.com`]).flat();
+    const r = await runCertkeeper(args(pebble, join(work, 'many'), many));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('101 names given; a certificate holds at most 100');
+  });
+
+  it('rejects an unknown flag and a bad port as usage errors', async () => {
+    expect((await runCertkeeper(['issue', '--no-such-flag'])).code).toBe(2);
+    const r = await runCertkeeper(args(pebble, join(work, 'p'), ['-d', name(), '--http-port', 'eighty']));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--http-port must be a whole number from 0 to 65535, got "eighty"');
+  });
+
+  it('says which file is in the way when --out is a file', async () => {
+    const file = join(work, 'not-a-dir');
+    await writeFile(file, 'x');
+    const r = await runCertkeeper(args(pebble, file, ['-d', name()]));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--out ${file} is a file, not a folder`);
+  });
+
+  describe('when port 80 (here: the challenge port) is taken', () => {
+    let blocker: Server | undefined;
+    afterEach(() => new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r())));
+    it('fails before ordering and suggests --http-port', async () => {
+      blocker = createServer();
+      await new Promise<void>((r) => blocker!.listen(pebble.httpPort, '127.0.0.1', r));
+      const r = await runCertkeeper(args(pebble, join(work, 'busy'), ['-d', name()]));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`port ${pebble.httpPort} is already in use on 127.0.0.1`);
+      expect(r.stderr).toContain('--http-port 8080');
+    });
+  });
+});
+
+describe('certkeeper issue when the CA dies mid-order', () => {
+  it('fails with the CA URL and the socket error and leaves no files in --out', async () => {
+    let dying: Pebble | undefined;
+    // Pebble's validator looks the name up right before it connects: kill the CA at that moment.
+    dying = await startPebble({
+      onDnsQuery: () => {
+        dying?.kill();
+        return false;
+      },
+    });
+    try {
+      const out = join(work, 'dead');
+      const r = await runCertkeeper(args(dying, out, ['-d', name()]), { timeoutMs: 30_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`cannot reach the ACME server at ${dying.directoryUrl.replace(/\/dir$/, '')}.*ECONNREFUSED`));
+      expect(r.stderr).not.toContain('Cannot read properties of undefined');
+      expect(await readdir(out)).toEqual([]);
+    } finally {
+      await dying.stop();
+    }
+  });
+});
