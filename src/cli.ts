@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { EXIT, type CliIo } from './commands/common.js';
 import { registerIssue } from './commands/issue.js';
+import { LINT_EXIT, registerLint } from './commands/lint.js';
+import { registerRenew } from './commands/renew.js';
 
 export const VERSION = '0.1.0';
 
@@ -25,12 +27,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .exitOverride();
   program.enablePositionalOptions();
   registerIssue(program, io, setExit);
+  registerRenew(program, io, setExit);
+  registerLint(program, io, setExit);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      // --help and --version end here with code 0; everything else is a usage error.
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      // --help and --version end here with code 0; everything else is a usage error (lint
+      // keeps 2 for "errors found" and uses 3 for usage, as its --help documents).
+      return e.exitCode === 0 ? EXIT.ok : e.exitCode === LINT_EXIT.usage ? LINT_EXIT.usage : EXIT.usage;
     }
     throw e;
   }

@@ -37,6 +37,7 @@ export const FINDINGS = {
   TlsSecretNameMissing: { severity: 'error', summary: 'a spec.tls entry without secretName (the controller serves its fake certificate)' },
   TlsHostsMissing: { severity: 'error', summary: 'a spec.tls entry without hosts' },
   SecretHostsConflict: { severity: 'warning', summary: 'one secretName used with different host sets in one namespace' },
+  SecretSettingsConflict: { severity: 'warning', summary: 'Ingresses sharing one Secret ask for different certkeeper settings (the first by namespace/name wins)' },
   WildcardHost: { severity: 'error', summary: 'a wildcard host, which HTTP-01 cannot validate' },
   InvalidHost: { severity: 'error', summary: 'a hostname that is not valid on a certificate' },
   IpAddressHost: { severity: 'error', summary: 'an IP address where a hostname is expected' },

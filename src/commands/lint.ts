@@ -1,0 +1,179 @@
+// `certkeeper lint [paths...]`: offline checks of Ingress manifests (and of any TLS Secrets they
+// include) for a GitOps repository's CI. No cluster is contacted, so whether a Secret exists in
+// the cluster is unknowable here: lint never reports SecretMissing.
+import { Command, CommanderError, Option } from 'commander';
+import { auditSecret } from '../core/audit.js';
+import type { Finding } from '../core/findings.js';
+import { isRecord } from '../core/ingress.js';
+import { planTargets, type SourceLocation, type Target } from '../core/targets.js';
+import { ManifestReadError, STDIN_NAME, readManifests, type ManifestObject } from '../manifests.js';
+import { OUTPUT_FORMATS, formatFindings, summarize, type OutputFormat } from '../output/findings.js';
+
+/** What lint needs from the process (a subset of cli.ts's CliIo); tests pass buffers. */
+export interface LintIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  stdin: NodeJS.ReadableStream;
+}
+
+/** The exit code contract, also printed by `certkeeper lint --help`. */
+export const LINT_EXIT = {
+  /** No errors and no warnings (infos allowed). */
+  clean: 0,
+  /** Warnings, no errors (without --strict). */
+  warnings: 1,
+  /** At least one error (or, with --strict, at least one warning). */
+  errors: 2,
+  /** Usage error (unknown flag, missing path) or a path that cannot be read. */
+  usage: 3,
+} as const;
+
+export interface LintOptions {
+  output?: OutputFormat;
+  strict?: boolean;
+  allIngresses?: boolean;
+  ingressClass?: string;
+  /** Clock for certificate dates in Secrets; tests pin it. */
+  now?: Date;
+}
+
+export interface LintResult {
+  findings: Finding[];
+  targets: Target[];
+  notes: string[];
+  exitCode: number;
+}
+
+export function exitCodeFor(findings: readonly Finding[], strict = false): number {
+  const s = summarize(findings);
+  if (s.errors > 0) return LINT_EXIT.errors;
+  if (s.warnings > 0) return strict ? LINT_EXIT.errors : LINT_EXIT.warnings;
+  return LINT_EXIT.clean;
+}
+
+function locationOf(m: ManifestObject): SourceLocation {
+  // Rendered Helm output on stdin: the template path helps more than "<stdin>:412".
+  if (m.file === STDIN_NAME && m.source !== undefined) return { file: m.source };
+  return { file: m.file, line: m.line };
+}
+
+function meta(o: Record<string, unknown>): { name?: string; namespace?: string } {
+  const md = isRecord(o.metadata) ? o.metadata : {};
+  const r: { name?: string; namespace?: string } = {};
+  if (typeof md.name === 'string') r.name = md.name;
+  if (typeof md.namespace === 'string' && md.namespace !== '') r.namespace = md.namespace;
+  return r;
+}
+
+/** Lints manifests. Throws ManifestReadError when a path cannot be read. */
+export async function lint(paths: readonly string[], opts: LintOptions = {}, io: { stdin?: NodeJS.ReadableStream } = {}): Promise<LintResult> {
+  const read = await readManifests(paths, io);
+  const objects = read.objects.map((m) => m.object);
+  const locations = read.objects.map(locationOf);
+  const plan = planTargets(objects, {
+    includeUnmanaged: true,
+    allIngresses: opts.allIngresses ?? false,
+    ...(opts.ingressClass !== undefined ? { ingressClass: opts.ingressClass } : {}),
+    locations,
+  });
+
+  const secrets = new Map<string, { object: Record<string, unknown>; location: SourceLocation; namespace: string; name: string }>();
+  read.objects.forEach((m, i) => {
+    if (m.object.kind !== 'Secret') return;
+    const { name, namespace = 'default' } = meta(m.object);
+    if (name === undefined) return;
+    const key = `${namespace}/${name}`;
+    if (!secrets.has(key)) secrets.set(key, { object: m.object, location: locations[i] ?? {}, namespace, name });
+  });
+
+  // A Secret that is missing here has no location of its own: point at the Ingress that uses it.
+  const ingressAt = new Map<string, SourceLocation>();
+  read.objects.forEach((m, i) => {
+    if (m.object.kind !== 'Ingress') return;
+    const { name, namespace = 'default' } = meta(m.object);
+    if (name !== undefined && !ingressAt.has(`${namespace}/${name}`)) ingressAt.set(`${namespace}/${name}`, locations[i] ?? {});
+  });
+
+  const now = opts.now ?? new Date();
+  const audit: Finding[] = [];
+  for (const use of plan.secretUses) {
+    const s = secrets.get(`${use.namespace}/${use.secretName}`);
+    if (s) {
+      audit.push(...auditSecret(use, s.object, { now, location: s.location }));
+      continue;
+    }
+    // A managed Secret is created by certkeeper in the right namespace; a copy elsewhere is harmless.
+    if (use.managed) continue;
+    const elsewhere = [...secrets.values()].filter((x) => x.name === use.secretName && x.namespace !== use.namespace);
+    if (elsewhere.length > 0) {
+      const first = use.ingresses[0];
+      const location = first ? ingressAt.get(`${first.namespace}/${first.name}`) : undefined;
+      audit.push(...auditSecret(use, undefined, { now, secretsElsewhere: elsewhere, ...(location ? { location } : {}) }));
+    }
+  }
+  const findings = [...read.findings, ...plan.findings, ...audit];
+  return { findings, targets: plan.targets, notes: read.notes, exitCode: exitCodeFor(findings, opts.strict ?? false) };
+}
+
+/** Runs lint and writes its output; returns the exit code. */
+export async function runLint(paths: readonly string[], opts: LintOptions, io: LintIo): Promise<number> {
+  let result: LintResult;
+  try {
+    result = await lint(paths, opts, { stdin: io.stdin });
+  } catch (e) {
+    if (!(e instanceof ManifestReadError)) throw e;
+    io.stderr(`certkeeper lint: ${e.message}\n`);
+    return LINT_EXIT.usage;
+  }
+  for (const n of result.notes) io.stderr(`certkeeper lint: ${n}\n`);
+  io.stdout(formatFindings(result.findings, opts.output ?? 'text'));
+  return result.exitCode;
+}
+
+const HELP_AFTER = `
+Paths are YAML/JSON files, directories (read recursively: *.yaml, *.yml, *.json) or "-" for
+standard input (e.g. helm template ./chart | certkeeper lint -). Multi-document files and
+kind: List are understood. Secrets included in the manifests are audited too; whether a Secret
+exists in the cluster is not checked (no cluster is contacted).
+
+Ingresses count as managed when annotated kubernetes.io/tls-acme: "true" or
+certkeeper.dev/enabled: "true" (every Ingress with spec.tls under --all-ingresses). Issuance
+checks (wildcard/IP hosts, missing secretName or hosts, missing spec.tls) apply to managed
+Ingresses; structural checks (routing, API version, field names, annotations) to all.
+
+Exit status:
+  0  no errors and no warnings (infos allowed)
+  1  warnings but no errors
+  2  errors (with --strict: errors or warnings)
+  3  usage error (unknown option, missing path) or a path that cannot be read
+`;
+
+/**
+ * Adds `lint` to the program; `setExit` receives the exit code of a run. Usage errors of `lint`
+ * (unknown option, missing path, bad --output) are thrown as CommanderError with exitCode 3, and
+ * setExit(3) is called first; the caller's catch must keep that code.
+ */
+export function registerLint(program: Command, io: LintIo, setExit: (code: number) => void): Command {
+  const cmd = program
+    .command('lint')
+    .description('check Ingress manifests (and TLS Secrets among them) offline, for CI')
+    .argument('<paths...>', 'YAML/JSON files, directories, or - for standard input')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('text'))
+    .option('--strict', 'treat warnings as errors (exit 2)', false)
+    .option('--all-ingresses', 'treat every Ingress with spec.tls as managed, not only annotated ones', false)
+    .option('--ingress-class <name>', 'only lint Ingresses of this ingress class')
+    .addHelpText('after', HELP_AFTER)
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    .exitOverride((err) => {
+      // Commander exits 1 on usage errors; 1 means "warnings" here, so usage errors become 3.
+      if (err.exitCode === 0) throw err;
+      setExit(LINT_EXIT.usage);
+      throw new CommanderError(LINT_EXIT.usage, err.code, err.message);
+    })
+    .action(async (paths: string[], o: { output: OutputFormat; strict: boolean; allIngresses: boolean; ingressClass?: string }) => {
+      const opts: LintOptions = { output: o.output, strict: o.strict, allIngresses: o.allIngresses };
+      if (o.ingressClass !== undefined) opts.ingressClass = o.ingressClass;
+      setExit(await runLint(paths, opts, io));
+    });
+  return cmd;
+}

@@ -1,0 +1,206 @@
+// Reads Kubernetes objects from YAML/JSON files, directories and stdin for `lint`, keeping the
+// file and 1-based line of every object so findings can point at it (and GitHub can annotate it).
+// A document that does not parse is an InvalidManifest finding, never a crash.
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LineCounter, isMap, isSeq, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { finding, type Finding } from './core/findings.js';
+
+/** How stdin is named in findings when no Helm `# Source:` comment says better. */
+export const STDIN_NAME = '<stdin>';
+const MANIFEST_EXT = /\.(ya?ml|json)$/i;
+
+export interface ManifestObject {
+  object: Record<string, unknown>;
+  /** Path as given on the command line (joined with the path inside a directory), or STDIN_NAME. */
+  file: string;
+  /** 1-based line of the object's first key. */
+  line: number;
+  /** The `# Source: chart/templates/x.yaml` comment Helm puts above each rendered document. */
+  source?: string;
+}
+
+export interface ManifestReadResult {
+  objects: ManifestObject[];
+  /** InvalidManifest findings for documents that cannot be read as objects. */
+  findings: Finding[];
+  /** Things the user should know that are not findings (skipped Helm chart directories). */
+  notes: string[];
+}
+
+/** A path that cannot be read at all: a usage problem, not a finding about manifests. */
+export class ManifestReadError extends Error {
+  override name = 'ManifestReadError';
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function lineOf(lc: LineCounter, offset: number | undefined): number {
+  if (offset === undefined) return 1;
+  return Math.max(1, lc.linePos(offset).line);
+}
+
+function invalid(file: string, doc: number, line: number, message: string, hint: string): Finding {
+  return finding('InvalidManifest', { kind: 'Document', name: `#${doc}`, file, line }, message, hint);
+}
+
+/**
+ * Parses one file's text: multi-document YAML (or JSON), `kind: List` and `*List` items expanded.
+ * Documents without `kind` (Helm values, Chart.yaml, CI configs) are skipped silently.
+ */
+export function parseManifestText(text: string, file: string): ManifestReadResult {
+  const out: ManifestReadResult = { objects: [], findings: [], notes: [] };
+  const lc = new LineCounter();
+  let docs: Document.Parsed[];
+  try {
+    docs = [...parseAllDocuments(text.replace(/^\uFEFF/, ''), { lineCounter: lc, prettyErrors: false })] as Document.Parsed[];
+  } catch (e) {
+    out.findings.push(invalid(file, 1, 1, `the file cannot be parsed as YAML: ${(e as Error).message}`, 'fix the YAML syntax'));
+    return out;
+  }
+  for (const [di, doc] of docs.entries()) {
+    const docNo = di + 1;
+    const contents = doc.contents as YamlNode | null;
+    const start = contents?.range?.[0] ?? doc.range?.[0];
+    const line = lineOf(lc, start);
+    const firstError = doc.errors[0];
+    if (firstError) {
+      const errLine = lineOf(lc, firstError.pos[0]);
+      out.findings.push(
+        invalid(
+          file,
+          docNo,
+          errLine,
+          `YAML syntax error at line ${errLine}: ${firstError.message.split('\n')[0] ?? firstError.message}`,
+          text.includes('{{') ? 'this looks like an unrendered Helm template: lint the output of helm template instead (helm template … | certkeeper lint -)' : 'fix the YAML syntax (indentation, a missing ":" or an unclosed quote)',
+        ),
+      );
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      out.findings.push(invalid(file, docNo, line, `the document cannot be read: ${(e as Error).message}`, 'remove excessive YAML aliases or anchors'));
+      continue;
+    }
+    if (value === null || value === undefined) continue;
+    const head = text.slice(doc.range?.[0] ?? 0, start ?? 0);
+    const source = /^#\s*Source:\s*(\S.*?)\s*$/m.exec(head)?.[1];
+    if (!isRecord(value)) {
+      out.findings.push(invalid(file, docNo, line, `the document is ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a Kubernetes object`, 'each YAML document must be one object with apiVersion, kind and metadata'));
+      continue;
+    }
+    if (value.kind === undefined) continue;
+    const push = (object: Record<string, unknown>, l: number): void => {
+      const m: ManifestObject = { object, file, line: l };
+      if (source !== undefined) m.source = source;
+      out.objects.push(m);
+    };
+    if (typeof value.kind !== 'string') {
+      out.findings.push(invalid(file, docNo, line, 'the document has a kind that is not a string', 'set kind to the object kind, e.g. kind: Ingress'));
+      continue;
+    }
+    if (value.kind.endsWith('List') && Array.isArray(value.items)) {
+      // kubectl get -o yaml prints kind: List (or IngressList) with the objects under items.
+      const itemsNode = isMap(contents) ? contents.get('items', true) : undefined;
+      value.items.forEach((item, i) => {
+        const node = isSeq(itemsNode) ? (itemsNode.items[i] as YamlNode | undefined) : undefined;
+        const l = lineOf(lc, node?.range?.[0] ?? start);
+        if (isRecord(item)) push(item, l);
+        else out.findings.push(invalid(file, docNo, l, `items[${i}] of the ${value.kind} is not an object`, 'each item must be a Kubernetes object'));
+      });
+      continue;
+    }
+    push(value, line);
+  }
+  return out;
+}
+
+async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') return 'no such file or directory';
+  if (err.code === 'EACCES') return 'permission denied';
+  return err.message ?? String(e);
+}
+
+/**
+ * Reads FILEs, DIRs (recursively: *.yaml, *.yml, *.json, skipping dot-entries, node_modules and
+ * Helm chart sources) and `-` (stdin). Throws ManifestReadError when a path cannot be read.
+ */
+export async function readManifests(paths: readonly string[], io: { stdin?: NodeJS.ReadableStream } = {}): Promise<ManifestReadResult> {
+  const result: ManifestReadResult = { objects: [], findings: [], notes: [] };
+  const files: string[] = [];
+  const seenDirs = new Set<string>();
+  let stdinRead = false;
+
+  const walk = async (dir: string): Promise<void> => {
+    const real = await realpath(dir);
+    if (seenDirs.has(real)) return; // a symlink loop
+    seenDirs.add(real);
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (entries.some((e) => e.name === 'Chart.yaml')) {
+      // Templates are not YAML until rendered; parsing them only yields noise.
+      result.notes.push(`skipped Helm chart ${dir}: lint its rendered output instead (helm template ${dir} | certkeeper lint -)`);
+      return;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
+      const p = join(dir, e.name);
+      const s = e.isSymbolicLink() ? await stat(p).catch(() => undefined) : undefined;
+      if (e.isDirectory() || s?.isDirectory()) await walk(p);
+      else if ((e.isFile() || s?.isFile()) && MANIFEST_EXT.test(e.name)) files.push(p);
+    }
+  };
+
+  for (const p of paths) {
+    if (p === '-') {
+      if (stdinRead) continue;
+      stdinRead = true;
+      if (!io.stdin) throw new ManifestReadError('cannot read "-": no standard input available');
+      const text = await readStdin(io.stdin);
+      const r = parseManifestText(text, STDIN_NAME);
+      result.objects.push(...r.objects);
+      result.findings.push(...r.findings);
+      continue;
+    }
+    let st;
+    try {
+      st = await stat(p);
+    } catch (e) {
+      throw new ManifestReadError(`cannot read ${p}: ${errText(e)}`);
+    }
+    if (st.isDirectory()) {
+      if (seenDirs.has(await realpath(p))) continue;
+      const before = files.length;
+      try {
+        await walk(p);
+      } catch (e) {
+        throw new ManifestReadError(`cannot read directory ${p}: ${errText(e)}`);
+      }
+      if (files.length === before && !result.notes.some((n) => n.includes(p))) {
+        throw new ManifestReadError(`no *.yaml, *.yml or *.json files under ${p}`);
+      }
+    } else files.push(p);
+  }
+  for (const f of new Set(files)) {
+    let text: string;
+    try {
+      text = await readFile(f, 'utf8');
+    } catch (e) {
+      throw new ManifestReadError(`cannot read ${f}: ${errText(e)}`);
+    }
+    const r = parseManifestText(text, f);
+    result.objects.push(...r.objects);
+    result.findings.push(...r.findings);
+  }
+  return result;
+}
