@@ -92,6 +92,13 @@ const namespacedName: Parser<{ namespace: string; name: string }> = (raw, flag) 
   return { namespace: m[1] as string, name: m[3] as string };
 };
 
+const hostPort: Parser<{ host: string; port: number }> = (raw, flag) => {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(raw.trim());
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`${flag} must be HOST:PORT (e.g. 10.0.0.5:80), got "${raw}"`);
+  return { host: m[1] as string, port };
+};
+
 const keyValue: Parser<[string, string]> = (raw, flag) => {
   const eq = raw.indexOf('=');
   if (eq <= 0) throw new ConfigError(`${flag} must be KEY=VALUE, got "${raw}"`);
@@ -174,6 +181,18 @@ export const SETTINGS = {
     boolean: true,
     default: false,
   },
+  selfCheck: {
+    flag: '--self-check <mode>',
+    help: 'fetch the challenge URL through the ingress controller before asking the CA: enforce (no authorization spent on a broken route), warn, off',
+    parse: oneOf(['enforce', 'warn', 'off'] as const),
+    default: 'enforce',
+  },
+  selfCheckAddress: {
+    flag: '--self-check-address <host:port>',
+    help: 'connect the self-check here instead of resolving each host (the ingress controller\'s address)',
+    parse: hostPort,
+  },
+  selfCheckTimeout: { flag: '--self-check-timeout <duration>', help: 'how long to wait for the ingress controller to route a new solver Ingress', parse: duration, default: 60_000 },
   force: { flag: '--force', help: 'renew every selected certificate now, whatever its state', parse: bool, boolean: true, default: false },
   dryRun: { flag: '--dry-run', help: 'print the plan; order nothing, write nothing', parse: bool, boolean: true, default: false },
   adopt: { flag: '--adopt', help: 'take over existing Secrets that certkeeper did not create (they are overwritten)', parse: bool, boolean: true, default: false },
@@ -181,6 +200,13 @@ export const SETTINGS = {
   concurrency: { flag: '--concurrency <n>', help: 'orders run at the same time', parse: int(1, 50), default: 5 },
   output: { flag: '--output <format>', short: '-o', help: 'result format', parse: oneOf(['text', 'json'] as const), default: 'text' },
   leaseWait: { flag: '--lease-wait <duration>', help: 'how long to wait for another pass to finish', parse: duration, default: 120_000 },
+  leaseDuration: {
+    flag: '--lease-duration <duration>',
+    help: 'a pass lease not renewed for this long is free again (a killed pass)',
+    parse: duration,
+    default: 30_000,
+    hidden: true,
+  },
   holderIdentity: {
     flag: '--identity <name>',
     help: 'name of this process in the Lease (default: pod name or hostname-pid)',

@@ -56,6 +56,9 @@ export interface IssueRequest {
   /** ACME profile (draft-aaron-acme-profiles), passed through when set. */
   profile?: string;
   signal?: AbortSignal;
+  /** Per-order hooks; they replace the issuer-wide ones of IssuerOptions. */
+  beforeValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
+  afterValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
 }
 
 export interface IssuedCertificate {
@@ -189,7 +192,8 @@ export class AcmeIssuer {
       }
       if (published.length > 0) {
         await this.opts.challengeStore.publish(published);
-        if (this.opts.beforeValidation) await this.opts.beforeValidation(published);
+        const before = req.beforeValidation ?? this.opts.beforeValidation;
+        if (before) await before(published);
         try {
           await Promise.all(pending.map(({ challenge }) => client.completeChallenge(challenge)));
         } catch (e) {
@@ -234,8 +238,9 @@ export class AcmeIssuer {
         await this.opts.challengeStore.remove(tokens).catch((e: unknown) => {
           log.warn({ err: (e as Error).message }, 'could not remove challenge answers; the next pass removes them');
         });
-        if (this.opts.afterValidation) {
-          await this.opts.afterValidation(published).catch((e: unknown) => {
+        const after = req.afterValidation ?? this.opts.afterValidation;
+        if (after) {
+          await after(published).catch((e: unknown) => {
             log.warn({ err: (e as Error).message }, 'could not clean up after the order; the next pass removes the leftovers');
           });
         }

@@ -1,0 +1,52 @@
+// Kubernetes Events on the Ingress: `kubectl describe ingress` shows what certkeeper did and why,
+// with the same CamelCase reason as the log line and the metric label.
+import { hostname } from 'node:os';
+import type { CoreV1Event } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Kube } from './cluster.js';
+
+export interface EventInput {
+  involvedObject: { kind: 'Ingress'; namespace: string; name: string; uid?: string };
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export class KubeEventRecorder {
+  constructor(
+    private readonly kube: Kube,
+    private readonly log: Logger,
+    private readonly instance = `${hostname()}-${process.pid}`,
+  ) {}
+
+  /** Best effort: an Event that cannot be written is logged, never fails the pass. */
+  async record(e: EventInput): Promise<void> {
+    const now = new Date();
+    const ns = e.involvedObject.namespace;
+    const body: CoreV1Event = {
+      metadata: { generateName: `${e.involvedObject.name}.`, namespace: ns },
+      involvedObject: {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        name: e.involvedObject.name,
+        namespace: ns,
+        ...(e.involvedObject.uid ? { uid: e.involvedObject.uid } : {}),
+      },
+      type: e.type,
+      reason: e.reason,
+      // The API limits an Event message to 1 KiB.
+      message: e.message.length > 1024 ? `${e.message.slice(0, 1021)}...` : e.message,
+      source: { component: 'certkeeper' },
+      reportingComponent: 'certkeeper',
+      reportingInstance: this.instance,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    try {
+      await this.kube.call('create', 'events', ns, undefined, () => this.kube.core.createNamespacedEvent({ namespace: ns, body }));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, reason: e.reason, ingress: `${ns}/${e.involvedObject.name}` }, 'could not record a Kubernetes Event');
+    }
+  }
+}

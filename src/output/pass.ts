@@ -1,0 +1,88 @@
+// A pass → text for people (one line per certificate with its reason), JSON for programs.
+import Table from 'cli-table3';
+import type { Finding } from '../core/findings.js';
+import type { PassResult, TargetOutcome } from '../pass.js';
+import { formatText as formatFindingsText, orderFindings } from './findings.js';
+
+const iso = (d: Date | undefined) => (d ? d.toISOString().replace(/\.\d{3}Z$/, 'Z') : '');
+
+function counts(outcomes: readonly TargetOutcome[]): string {
+  const by = new Map<string, number>();
+  for (const o of outcomes) by.set(o.result, (by.get(o.result) ?? 0) + 1);
+  return ['issued', 'renewed', 'planned', 'skipped', 'refused', 'failed']
+    .filter((r) => by.has(r))
+    .map((r) => `${by.get(r)} ${r}`)
+    .join(', ');
+}
+
+export function formatPassText(result: PassResult): string {
+  const secs = ((result.finishedAt.getTime() - result.startedAt.getTime()) / 1000).toFixed(1);
+  const lines: string[] = [];
+  const n = result.outcomes.length;
+  lines.push(
+    `${result.dryRun ? 'dry run: ' : ''}${n} certificate${n === 1 ? '' : 's'}${n ? `: ${counts(result.outcomes)}` : ''} (${secs} s, ${result.ordersPlaced} order${result.ordersPlaced === 1 ? '' : 's'}, ${result.secretsWritten} Secret write${result.secretsWritten === 1 ? '' : 's'})`,
+  );
+  if (n > 0) {
+    const table = new Table({
+      head: ['RESULT', 'SECRET', 'HOSTS', 'NOT AFTER', 'REASON'],
+      style: { head: [], border: [], compact: true },
+      chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+    });
+    for (const o of result.outcomes) {
+      table.push([o.result, `${o.target.namespace}/${o.target.secretName}`, o.target.hosts.join(','), iso(o.notAfter), o.reason]);
+    }
+    lines.push(table.toString().replace(/^ /gm, ''));
+    const detail = result.outcomes.filter((o) => o.result !== 'skipped' || o.reason !== 'UpToDate');
+    for (const o of detail) {
+      lines.push(`${o.target.namespace}/${o.target.secretName}: ${o.message}`);
+      if (o.hint) lines.push(`  hint: ${o.hint}`);
+    }
+  }
+  if (result.findings.length > 0) {
+    lines.push('', formatFindingsText(result.findings).trimEnd());
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function outcomeJson(o: TargetOutcome): Record<string, unknown> {
+  const j: Record<string, unknown> = {
+    namespace: o.target.namespace,
+    secretName: o.target.secretName,
+    hosts: o.target.hosts,
+    ingresses: o.target.ingresses.map((i) => `${i.namespace}/${i.name}`),
+    result: o.result,
+    reason: o.reason,
+    message: o.message,
+  };
+  if (o.hint) j.hint = o.hint;
+  if (o.notAfter) j.notAfter = o.notAfter.toISOString();
+  if (o.renewAt) j.renewAt = o.renewAt.toISOString();
+  if (o.serial) j.serial = o.serial;
+  if (o.issuer) j.issuer = o.issuer;
+  if (o.problem) j.problem = o.problem;
+  if (o.failure) j.failure = { failures: o.failure.failures, retryAfter: o.failure.retryAfter.toISOString(), lastError: o.failure.lastError };
+  return j;
+}
+
+function findingJson(f: Finding): Record<string, unknown> {
+  return { code: f.code, severity: f.severity, object: f.object, ...(f.host ? { host: f.host } : {}), message: f.message, hint: f.hint };
+}
+
+/** Stable JSON: add fields, never rename them. */
+export function formatPassJson(result: PassResult): string {
+  return `${JSON.stringify(
+    {
+      ok: result.ok,
+      dryRun: result.dryRun,
+      startedAt: result.startedAt.toISOString(),
+      finishedAt: result.finishedAt.toISOString(),
+      ordersPlaced: result.ordersPlaced,
+      secretsWritten: result.secretsWritten,
+      garbageCollected: result.garbageCollected,
+      certificates: result.outcomes.map(outcomeJson),
+      findings: orderFindings(result.findings).map(findingJson),
+    },
+    null,
+    2,
+  )}\n`;
+}

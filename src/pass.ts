@@ -1,0 +1,411 @@
+// One pass: plan → issue what is due → write Secrets → audit. The cron service and the one-shot
+// `renew` run exactly this. It depends on ports (below), not on libraries: the kube adapter, the
+// ACME adapter and the clock are passed in.
+import type { Logger } from 'pino';
+import type { IssuedCertificate, IssueRequest } from './acme/issuer.js';
+import { auditSecret } from './core/audit.js';
+import type { CertInfo } from './core/cert.js';
+import { describeObject, finding, type Finding } from './core/findings.js';
+import { decide, nextRetry, renewAtFor, type Decision } from './core/policy.js';
+import {
+  ANNOTATION,
+  buildTlsSecret,
+  failureAnnotations,
+  isManaged,
+  readFailureRecord,
+  type FailureRecord,
+  type SecretObject,
+} from './core/secret.js';
+import { planTargets, type PlanOptions, type Target } from './core/targets.js';
+import { AcmeError, CertkeeperError, ClusterError, errorMessage } from './errors.js';
+import type { ChallengeEntry, Clock } from './ports.js';
+
+/** The cluster as a pass sees it. */
+export interface ClusterPort {
+  listIngresses(namespace?: string): Promise<unknown[]>;
+  listTlsSecrets(namespace?: string): Promise<SecretObject[]>;
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  createSecret(secret: SecretObject): Promise<SecretObject>;
+  replaceSecret(secret: SecretObject): Promise<SecretObject>;
+  patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<void>;
+}
+
+export interface IssuerPort {
+  readonly directoryUrl: string;
+  issue(req: IssueRequest): Promise<IssuedCertificate>;
+}
+
+/** How challenge traffic reaches certkeeper for one order (solver Ingress, self-check). */
+export interface RoutingPort {
+  /** Removes leftovers of killed passes; returns what was removed, for the log. */
+  collectGarbage(): Promise<string[]>;
+  /** Per order: route the hosts before the CA validates, unroute after. */
+  forOrder(target: Target): { before(entries: readonly ChallengeEntry[]): Promise<void>; after(entries: readonly ChallengeEntry[]): Promise<void> };
+}
+
+/** Failure records of Targets that have no Secret to carry them. */
+export interface FailureStatePort {
+  load(): Promise<Map<string, FailureRecord>>;
+  save(key: string, record: FailureRecord | undefined): Promise<void>;
+}
+
+export interface PassLockPort {
+  acquire(): Promise<{ release(): Promise<void> }>;
+}
+
+export interface PassPorts {
+  cluster: ClusterPort;
+  /** The issuer for an ACME directory URL (one account per CA). */
+  issuer(directoryUrl: string): IssuerPort;
+  routing: RoutingPort;
+  failures: FailureStatePort;
+  lock: PassLockPort;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface PassOptions extends Pick<PlanOptions, 'allIngresses' | 'ingressClass' | 'namespace' | 'ingress'> {
+  /** The service-wide ACME directory URL; a Target's certkeeper.dev/ca overrides it. */
+  directoryUrl: string;
+  /** Resolves `staging`/`production`/URL annotations to a directory URL. */
+  resolveDirectory(value: string): string;
+  force?: boolean;
+  dryRun?: boolean;
+  adopt?: boolean;
+  renewBeforeMs?: number;
+  concurrency?: number;
+  /** How often a failed Secret write is tried before the pass gives up on it. */
+  writeAttempts?: number;
+}
+
+export type OutcomeResult = 'issued' | 'renewed' | 'skipped' | 'refused' | 'failed' | 'planned';
+
+export interface TargetOutcome {
+  target: Target;
+  result: OutcomeResult;
+  /** The CamelCase reason: a policy check name, or the failure's problem. */
+  reason: string;
+  message: string;
+  hint?: string;
+  notAfter?: Date;
+  renewAt?: Date;
+  serial?: string;
+  issuer?: string;
+  failure?: FailureRecord;
+  /** The ACME problem type when an order failed. */
+  problem?: string;
+}
+
+export interface PassResult {
+  startedAt: Date;
+  finishedAt: Date;
+  outcomes: TargetOutcome[];
+  /** Spec findings of the plan, and audit findings of every Target's Secret after the pass. */
+  findings: Finding[];
+  ordersPlaced: number;
+  secretsWritten: number;
+  garbageCollected: string[];
+  dryRun: boolean;
+  /** False when any Target failed or was refused. */
+  ok: boolean;
+}
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+export const failureKey = (t: { namespace: string; secretName: string }) => `failure.${t.namespace}.${t.secretName}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `fn` over items with at most `limit` at a time, keeping results in input order. */
+async function bounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+export async function runPass(ports: PassPorts, opts: PassOptions): Promise<PassResult> {
+  const startedAt = ports.clock();
+  const { log } = ports;
+  const lock = opts.dryRun ? undefined : await ports.lock.acquire();
+  try {
+    return await passBody(ports, opts, startedAt);
+  } finally {
+    await lock?.release();
+  }
+  function passBody(p: PassPorts, o: PassOptions, t0: Date): Promise<PassResult> {
+    return new Pass(p, o, t0, log).run();
+  }
+}
+
+class Pass {
+  private ordersPlaced = 0;
+  private secretsWritten = 0;
+
+  constructor(
+    private readonly ports: PassPorts,
+    private readonly opts: PassOptions,
+    private readonly startedAt: Date,
+    private readonly log: Logger,
+  ) {}
+
+  async run(): Promise<PassResult> {
+    const { ports, opts, log } = this;
+    const garbage = opts.dryRun ? [] : await ports.routing.collectGarbage();
+    if (garbage.length > 0) log.info({ removed: garbage }, `removed ${garbage.length} leftover solver object(s) of an interrupted pass`);
+
+    const planOpts: PlanOptions = {};
+    if (opts.allIngresses) planOpts.allIngresses = true;
+    if (opts.ingressClass) planOpts.ingressClass = opts.ingressClass;
+    if (opts.namespace) planOpts.namespace = opts.namespace;
+    if (opts.ingress) planOpts.ingress = opts.ingress;
+    const listNamespace = opts.ingress?.namespace ?? opts.namespace;
+    const [ingresses, secrets, failures] = await Promise.all([
+      ports.cluster.listIngresses(listNamespace),
+      ports.cluster.listTlsSecrets(listNamespace),
+      ports.failures.load(),
+    ]);
+    const plan = planTargets(ingresses, planOpts);
+    const byName = new Map<string, SecretObject>();
+    for (const s of secrets) byName.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length }, 'planned');
+    for (const f of plan.findings) {
+      log.warn({ code: f.code, object: describeObject(f.object), host: f.host, hint: f.hint }, f.message);
+    }
+
+    const outcomes = await bounded(plan.targets, opts.concurrency ?? 5, (target) => this.handle(target, byName, failures));
+    const findings = [...plan.findings];
+    // Audit what each Target's Secret holds now (after the writes), with the same checks as `check`.
+    for (const o of outcomes) {
+      const key = `${o.target.namespace}/${o.target.secretName}`;
+      const secret = byName.get(key);
+      findings.push(...auditSecret(o.target, secret, { now: ports.clock() }).filter((f) => f.code !== 'SecretNotManaged' || o.result !== 'refused'));
+    }
+    const ok = outcomes.every((o) => o.result !== 'failed' && o.result !== 'refused');
+    return {
+      startedAt: this.startedAt,
+      finishedAt: ports.clock(),
+      outcomes,
+      findings,
+      ordersPlaced: this.ordersPlaced,
+      secretsWritten: this.secretsWritten,
+      garbageCollected: garbage,
+      dryRun: opts.dryRun ?? false,
+      ok,
+    };
+  }
+
+  private directoryFor(target: Target): string {
+    return target.settings.ca ? this.opts.resolveDirectory(target.settings.ca) : this.opts.directoryUrl;
+  }
+
+  private async handle(target: Target, secrets: Map<string, SecretObject>, failures: Map<string, FailureRecord>): Promise<TargetOutcome> {
+    const { ports, opts } = this;
+    const name = `${target.namespace}/${target.secretName}`;
+    const issuerUrl = this.directoryFor(target);
+    let secret = secrets.get(name);
+    if (!secret && !opts.dryRun) {
+      // Not among the kubernetes.io/tls Secrets: it may still exist with another type. One GET,
+      // only for missing Secrets, so an order is never spent on a name we cannot write.
+      secret = await ports.cluster.getSecret(target.namespace, target.secretName);
+      if (secret) secrets.set(name, secret);
+    }
+    const input: Parameters<typeof decide>[0] = { target, secret, now: ports.clock(), issuerUrl };
+    if (opts.force) input.force = true;
+    if (opts.adopt) input.adopt = true;
+    if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
+    const stored = failures.get(failureKey(target));
+    if (stored) input.failure = stored;
+    const decision = decide(input);
+    const base = { target };
+    if (decision.action === 'refuse') {
+      this.log.warn({ target: name, reason: decision.reason, hint: decision.hint }, `refuse ${name}: ${decision.message}`);
+      return { ...base, result: 'refused', reason: decision.reason, message: decision.message, hint: decision.hint };
+    }
+    if (decision.action === 'skip') {
+      this.log.info({ target: name, reason: decision.reason }, `skip ${name}: ${decision.message}`);
+      const o: TargetOutcome = { ...base, result: 'skipped', reason: decision.reason, message: decision.message };
+      this.describeExisting(o, decision.existing, decision.renewAt, secret);
+      if (decision.failure) o.failure = decision.failure;
+      return o;
+    }
+    const verb = decision.renewal ? 'renew' : 'issue';
+    if (opts.dryRun) {
+      this.log.info({ target: name, reason: decision.reason, hosts: target.hosts }, `would ${verb} ${name}: ${decision.message}`);
+      const o: TargetOutcome = { ...base, result: 'planned', reason: decision.reason, message: `would ${verb}: ${decision.message}` };
+      this.describeExisting(o, decision.existing, undefined, secret);
+      return o;
+    }
+    this.log.info({ target: name, reason: decision.reason, hosts: target.hosts, issuer: issuerUrl }, `${verb} ${name}: ${decision.message}`);
+    return this.issueAndWrite(target, decision, secret, issuerUrl, secrets);
+  }
+
+  private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined): void {
+    if (info) {
+      o.notAfter = info.notAfter;
+      o.serial = info.serial;
+      o.issuer = info.issuerCN ?? info.issuer;
+      o.renewAt = renewAt ?? renewAtFor(info);
+    }
+    const recorded = readFailureRecord(secret?.metadata.annotations);
+    if (recorded) o.failure = recorded;
+  }
+
+  private async issueAndWrite(
+    target: Target,
+    decision: Extract<Decision, { action: 'issue' }>,
+    secret: SecretObject | undefined,
+    issuerUrl: string,
+    secrets: Map<string, SecretObject>,
+  ): Promise<TargetOutcome> {
+    const { ports, log } = this;
+    const name = `${target.namespace}/${target.secretName}`;
+    const routing = ports.routing.forOrder(target);
+    let cert: IssuedCertificate;
+    this.ordersPlaced++;
+    try {
+      const req: IssueRequest = {
+        hosts: target.hosts,
+        keyType: target.settings.keyType,
+        beforeValidation: routing.before,
+        afterValidation: routing.after,
+      };
+      if (target.settings.profile) req.profile = target.settings.profile;
+      cert = await ports.issuer(issuerUrl).issue(req);
+    } catch (e) {
+      return this.recordFailure(target, secret, e, decision);
+    }
+    const renewAt = renewAtFor(cert.info, target.settings.renewBeforeMs ?? this.opts.renewBeforeMs);
+    // The certificate exists now; from here on only the write is retried, never the order
+    // (re-ordering burns Let's Encrypt's 5-per-week duplicate certificate limit).
+    try {
+      const written = await this.writeWithRetry(target, cert, renewAt, issuerUrl, secret);
+      secrets.set(name, written);
+    } catch (e) {
+      const err = e as CertkeeperError;
+      log.error({ target: name, err: err.message, hint: err.hint }, `issued a certificate for ${name} but could not write the Secret`);
+      return {
+        target,
+        result: 'failed',
+        reason: 'SecretWriteFailed',
+        message: `the certificate was issued but writing Secret ${name} failed: ${err.message}`,
+        hint: err.hint ?? 'fix the cause (RBAC, admission webhook, quota) and run again',
+      };
+    }
+    if (secret === undefined || !readFailureRecord(secret.metadata.annotations)) {
+      // A failure record kept in the state ConfigMap is cleared by the success.
+      await ports.failures.save(failureKey(target), undefined).catch(() => undefined);
+    }
+    const result: OutcomeResult = decision.renewal ? 'renewed' : 'issued';
+    const message = `${result} for ${target.hosts.join(', ')}: valid until ${iso(cert.info.notAfter)}, renews at ${iso(renewAt)}`;
+    log.info({ target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString() }, `${name}: ${message}`);
+    return {
+      target,
+      result,
+      reason: decision.reason,
+      message,
+      notAfter: cert.info.notAfter,
+      renewAt,
+      serial: cert.info.serial,
+      issuer: cert.info.issuerCN ?? cert.info.issuer,
+    };
+  }
+
+  private async writeWithRetry(
+    target: Target,
+    cert: IssuedCertificate,
+    renewAt: Date,
+    issuerUrl: string,
+    initial: SecretObject | undefined,
+  ): Promise<SecretObject> {
+    const { cluster } = this.ports;
+    const attempts = this.opts.writeAttempts ?? 6;
+    let existing = initial;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const body = buildTlsSecret(
+        target.namespace,
+        target.secretName,
+        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl },
+        existing,
+      );
+      try {
+        const written = existing ? await cluster.replaceSecret(body) : await cluster.createSecret(body);
+        this.secretsWritten++;
+        return written;
+      } catch (e) {
+        lastError = e;
+        const status = e instanceof ClusterError ? e.request.status : undefined;
+        // 409: someone wrote in between (Conflict) or created it (AlreadyExists): read again and
+        // write on top of their version, keeping their labels and annotations.
+        if (status === 409 || status === 404) {
+          existing = await cluster.getSecret(target.namespace, target.secretName);
+          if (existing && !isManaged(existing) && !this.opts.adopt) {
+            throw new ClusterError(
+              `Secret ${target.namespace}/${target.secretName} was created by someone else during the order; it is left alone`,
+              { verb: 'update', resource: 'secrets', namespace: target.namespace, name: target.secretName, status: 409 },
+              'delete it or run with --adopt',
+            );
+          }
+          continue;
+        }
+        if (status === 403 || status === 422) throw e; // retrying cannot fix permissions or validation
+        this.log.warn({ target: `${target.namespace}/${target.secretName}`, attempt, err: errorMessage(e) }, 'writing the Secret failed; retrying the write');
+        await sleep(Math.min(200 * 2 ** (attempt - 1), 3000));
+      }
+    }
+    throw lastError;
+  }
+
+  private async recordFailure(target: Target, secret: SecretObject | undefined, e: unknown, decision: Decision): Promise<TargetOutcome> {
+    const { ports, log } = this;
+    const name = `${target.namespace}/${target.secretName}`;
+    const now = ports.clock();
+    const previous = readFailureRecord(secret?.metadata.annotations) ?? (await ports.failures.load().then((m) => m.get(failureKey(target))));
+    const failures = (previous?.failures ?? 0) + 1;
+    const caRetry = e instanceof AcmeError ? e.problem.retryAfter : undefined;
+    const record: FailureRecord = { failures, retryAfter: nextRetry(failures, now, caRetry), lastError: errorMessage(e) };
+    try {
+      if (secret && isManaged(secret)) {
+        await ports.cluster.patchSecretAnnotations(target.namespace, target.secretName, failureAnnotations(record));
+      } else {
+        await ports.failures.save(failureKey(target), record);
+      }
+    } catch (err) {
+      log.warn({ target: name, err: errorMessage(err) }, 'could not record the failure; backoff restarts from scratch');
+    }
+    const hint = e instanceof CertkeeperError ? e.hint : undefined;
+    const problem = e instanceof AcmeError ? e.problem.type : undefined;
+    log.error(
+      { target: name, reason: 'IssuanceFailed', problem, failures, retryAfter: record.retryAfter.toISOString(), hint },
+      `failed ${name} (${decision.reason}): ${errorMessage(e)}`,
+    );
+    const o: TargetOutcome = {
+      target,
+      result: 'failed',
+      reason: 'IssuanceFailed',
+      message: `${errorMessage(e)} (attempt ${failures}; next at ${iso(record.retryAfter)})`,
+      failure: record,
+    };
+    if (hint) o.hint = hint;
+    if (problem) o.problem = problem;
+    return o;
+  }
+}
+
+/** Findings for outcomes that failed or were refused, for check/status output and alerts. */
+export function outcomeFindings(outcomes: readonly TargetOutcome[]): Finding[] {
+  const out: Finding[] = [];
+  for (const o of outcomes) {
+    const ref = { kind: 'Secret', namespace: o.target.namespace, name: o.target.secretName };
+    if (o.result === 'failed') out.push(finding('IssuanceFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
+    if (o.result === 'skipped' && o.reason === 'InBackoff') out.push(finding('IssuanceBackoff', ref, o.message, 'run `certkeeper renew --force` to retry now'));
+  }
+  return out;
+}
+
+export { ANNOTATION };
