@@ -7,6 +7,7 @@ import { EXIT, type CliIo } from './commands/common.js';
 import { registerIssue } from './commands/issue.js';
 import { LINT_EXIT, registerLint } from './commands/lint.js';
 import { registerRenew } from './commands/renew.js';
+import { registerServe } from './commands/serve.js';
 
 export const VERSION = '0.1.0';
 
@@ -29,6 +30,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerIssue(program, io, setExit);
   registerRenew(program, io, setExit);
   registerLint(program, io, setExit);
+  registerServe(program, io, setExit);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {
