@@ -3,11 +3,14 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { registerCheck } from './commands/check.js';
 import { EXIT, type CliIo } from './commands/common.js';
 import { registerIssue } from './commands/issue.js';
 import { LINT_EXIT, registerLint } from './commands/lint.js';
 import { registerRenew } from './commands/renew.js';
+import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
+import { registerStatus } from './commands/status.js';
 
 export const VERSION = '0.1.0';
 
@@ -30,7 +33,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerIssue(program, io, setExit);
   registerRenew(program, io, setExit);
   registerLint(program, io, setExit);
+  registerCheck(program, io, setExit);
+  registerStatus(program, io, setExit);
   registerServe(program, io, setExit);
+  registerRun(program, io, setExit);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {

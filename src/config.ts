@@ -199,6 +199,42 @@ export const SETTINGS = {
   renewBefore: { flag: '--renew-before <duration>', help: 'renew when less than this is left (default: a third of the lifetime)', parse: duration },
   concurrency: { flag: '--concurrency <n>', help: 'orders run at the same time', parse: int(1, 50), default: 5 },
   output: { flag: '--output <format>', short: '-o', help: 'result format', parse: oneOf(['text', 'json'] as const), default: 'text' },
+
+  // The live audit (`certkeeper check`, `certkeeper status`)
+  findingsOutput: {
+    flag: '--output <format>',
+    short: '-o',
+    help: 'findings as text (people), json (programs) or github (GitHub Actions annotations)',
+    parse: oneOf(['text', 'json', 'github'] as const),
+    default: 'text',
+  },
+  strict: { flag: '--strict', help: 'treat warnings as errors (exit 2)', parse: bool, boolean: true, default: false },
+  probe: {
+    flag: '--probe',
+    help: 'also connect to the ingress controller: TLS handshakes with SNI per host, and HTTP-01 reachability of managed hosts',
+    parse: bool,
+    boolean: true,
+    default: false,
+  },
+  probeAddress: {
+    flag: '--probe-address <host:port>',
+    help: 'the ingress controller\'s HTTPS address (its Service or load balancer) instead of each Ingress\'s status.loadBalancer on port 443',
+    parse: hostPort,
+  },
+  probeHttpAddress: {
+    flag: '--probe-http-address <host:port>',
+    help: 'the ingress controller\'s HTTP address for HTTP-01 probes (default: the --probe-address host on port 80, or status.loadBalancer on port 80)',
+    parse: hostPort,
+  },
+  probeHttp01: {
+    flag: '--probe-http01 <mode>',
+    help: 'with --probe, check that http://HOST/.well-known/acme-challenge/ reaches certkeeper (publishes a probe token and a solver Ingress for the duration of the check)',
+    parse: oneOf(['on', 'off'] as const),
+    default: 'on',
+  },
+  caBundle: { flag: '--ca-bundle <file>', help: 'PEM file of extra roots to trust when verifying served certificates (private CAs)', parse: str },
+  probeTimeout: { flag: '--probe-timeout <duration>', help: 'deadline of one TLS handshake or HTTP request', parse: duration, default: 5000, defaultText: '5s' },
+  probeConcurrency: { flag: '--probe-concurrency <n>', help: 'probes in flight at once', parse: int(1, 500), default: 20 },
   leaseWait: { flag: '--lease-wait <duration>', help: 'how long to wait for another pass to finish', parse: duration, default: 120_000 },
   leaseDuration: {
     flag: '--lease-duration <duration>',
@@ -213,7 +249,35 @@ export const SETTINGS = {
     parse: str,
     envAlias: 'POD_NAME',
   },
+  // The cron service (`certkeeper run`)
+  schedule: {
+    flag: '--schedule <cron>',
+    help: 'when passes run (cron, 5 or 6 fields); off the top of the hour, as Let\'s Encrypt asks of clients',
+    parse: str,
+    default: '7 * * * *',
+  },
+  timezone: { flag: '--timezone <tz>', help: 'time zone of --schedule (IANA name)', parse: str, default: 'UTC' },
+  runOnStart: { flag: '--run-on-start <bool>', help: 'run a pass as soon as the service is leader', parse: bool, default: true },
+  adminPort: { flag: '--admin-port <port>', help: 'port of /healthz, /readyz and /metrics (kept off the challenge port)', parse: int(0, 65535), default: 9090 },
+  adminAddress: { flag: '--admin-address <address>', help: 'address of the admin port (default: all interfaces)', parse: str },
+  leaderElection: { flag: '--leader-election <bool>', help: 'only the holder of the certkeeper-leader Lease runs passes (several replicas)', parse: bool, default: true },
+  leaderLeaseDuration: { flag: '--leader-lease-duration <duration>', help: 'how long a leader that stops renewing keeps the lead', parse: duration, default: 15_000 },
+  webhookUrl: { flag: '--webhook-url <url>', help: 'send alerts to this URL (a secret: take it from a Secret, it is never logged)', parse: str },
+  webhookFormat: { flag: '--webhook-format <format>', help: 'alert payload: json (generic) or slack (incoming webhook)', parse: oneOf(['json', 'slack'] as const), default: 'json' },
+  smtpHost: { flag: '--smtp-host <host>', help: 'send alert email through this SMTP server', parse: str },
+  smtpPort: { flag: '--smtp-port <port>', help: 'SMTP port', parse: int(1, 65535), default: 587 },
+  smtpSecurity: { flag: '--smtp-security <mode>', help: 'starttls (587), tls (465) or none (local relays only)', parse: oneOf(['starttls', 'tls', 'none'] as const), default: 'starttls' },
+  smtpUser: { flag: '--smtp-user <user>', help: 'SMTP user name', parse: str },
+  smtpPassword: { flag: '--smtp-password <password>', help: 'SMTP password (take it from a Secret; never logged)', parse: str },
+  smtpFrom: { flag: '--smtp-from <address>', help: 'sender of alert email', parse: email },
+  smtpTo: { flag: '--smtp-to <address>', help: 'recipient of alert email (repeatable)', parse: email, repeatable: true },
   /** Tests move time forward; never set in production. */
+  clockOffsetFile: {
+    flag: '--clock-offset-file <file>',
+    help: 'read the clock offset from this file, re-read when it changes (testing a running service)',
+    parse: str,
+    hidden: true,
+  },
   clockOffset: { flag: '--clock-offset <duration>', help: 'pretend it is this much later (testing renewal)', parse: duration, hidden: true },
 } satisfies Record<string, Setting<never> | Setting<unknown>>;
 

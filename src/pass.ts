@@ -87,6 +87,7 @@ export interface TargetOutcome {
   reason: string;
   message: string;
   hint?: string;
+  notBefore?: Date;
   notAfter?: Date;
   renewAt?: Date;
   serial?: string;
@@ -246,6 +247,7 @@ class Pass {
 
   private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined): void {
     if (info) {
+      o.notBefore = info.notBefore;
       o.notAfter = info.notAfter;
       o.serial = info.serial;
       o.issuer = info.issuerCN ?? info.issuer;
@@ -277,7 +279,10 @@ class Pass {
       if (target.settings.profile) req.profile = target.settings.profile;
       cert = await ports.issuer(issuerUrl).issue(req);
     } catch (e) {
-      return this.recordFailure(target, secret, e, decision);
+      const failed = await this.recordFailure(target, secret, e, decision);
+      // The old certificate is still what is served: report its dates for alerts and metrics.
+      this.describeExisting(failed, decision.existing, undefined, undefined);
+      return failed;
     }
     const renewAt = renewAtFor(cert.info, target.settings.renewBeforeMs ?? this.opts.renewBeforeMs);
     // The certificate exists now; from here on only the write is retried, never the order
@@ -288,13 +293,15 @@ class Pass {
     } catch (e) {
       const err = e as CertkeeperError;
       log.error({ target: name, err: err.message, hint: err.hint }, `issued a certificate for ${name} but could not write the Secret`);
-      return {
+      const failed: TargetOutcome = {
         target,
         result: 'failed',
         reason: 'SecretWriteFailed',
         message: `the certificate was issued but writing Secret ${name} failed: ${err.message}`,
         hint: err.hint ?? 'fix the cause (RBAC, admission webhook, quota) and run again',
       };
+      this.describeExisting(failed, decision.existing, undefined, undefined);
+      return failed;
     }
     if (secret === undefined || !readFailureRecord(secret.metadata.annotations)) {
       // A failure record kept in the state ConfigMap is cleared by the success.
@@ -308,6 +315,7 @@ class Pass {
       result,
       reason: decision.reason,
       message,
+      notBefore: cert.info.notBefore,
       notAfter: cert.info.notAfter,
       renewAt,
       serial: cert.info.serial,

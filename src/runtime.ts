@@ -1,10 +1,12 @@
 // The composition root for cluster commands: configuration → adapters → the ports a pass needs.
 // `renew`, `run` and `status` build their world here, so they cannot drift apart.
+import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AcmeIssuer, resolveDirectory } from './acme/issuer.js';
 import { configureAcmeTransport } from './acme/transport.js';
+import { parseDuration } from './core/annotations.js';
 import type { FailureRecord } from './core/secret.js';
 import { ConfigError } from './errors.js';
 import { MemoryChallengeStore } from './http/memory-store.js';
@@ -45,6 +47,7 @@ export interface RuntimeConfig {
   httpPort: number;
   httpAddress?: string | undefined;
   clockOffset?: number | undefined;
+  clockOffsetFile?: string | undefined;
 }
 
 export interface KubeRuntime {
@@ -71,7 +74,24 @@ class FanOutChallengeStore implements ChallengeStore {
   }
 }
 
-export function clockWithOffset(offsetMs: number | undefined): Clock {
+export function clockWithOffset(offsetMs: number | undefined, offsetFile?: string): Clock {
+  if (offsetFile) {
+    // Tests move a running service's time forward by writing a duration ("1250d") to the file.
+    let mtime = -1;
+    let offset = 0;
+    return () => {
+      try {
+        const m = statSync(offsetFile).mtimeMs;
+        if (m !== mtime) {
+          mtime = m;
+          offset = parseDuration(readFileSync(offsetFile, 'utf8').trim()) ?? 0;
+        }
+      } catch {
+        offset = 0;
+      }
+      return new Date(Date.now() + (offsetMs ?? 0) + offset);
+    };
+  }
   return offsetMs ? () => new Date(Date.now() + offsetMs) : () => new Date();
 }
 
@@ -89,7 +109,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   }
   configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
   const kube = new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
-  const clock = clockWithOffset(cfg.clockOffset);
+  const clock = clockWithOffset(cfg.clockOffset, cfg.clockOffsetFile);
   const identity = cfg.holderIdentity ?? `${hostname()}-${process.pid}`;
   const configMapStore = new ConfigMapChallengeStore(kube, cfg.selfNamespace);
   let responder: Responder | undefined;

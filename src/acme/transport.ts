@@ -74,6 +74,17 @@ interface InterceptorHandler {
 }
 
 let installed = false;
+const responseListeners = new Set<(status: string) => void>();
+
+/** Observes every ACME HTTP exchange: "2xx", "4xx", "5xx" or a transport error code (metrics). */
+export function onAcmeResponse(fn: (status: string) => void): () => void {
+  responseListeners.add(fn);
+  return () => responseListeners.delete(fn);
+}
+
+function notify(status: string): void {
+  for (const fn of responseListeners) fn(status);
+}
 /** Server errors (5xx) are retried by acme-client; a Retry-After longer than this is not worth waiting inside a pass. */
 const MAX_INLINE_RETRY_AFTER_MS = 10_000;
 
@@ -125,6 +136,7 @@ export function configureAcmeTransport(opts: { caBundlePem?: string; serverError
     fulfilled: null,
     rejected: (error: AxiosLikeError) => {
       const url = error.config?.url ?? '(unknown URL)';
+      notify(error.response ? `${Math.floor(error.response.status / 100)}xx` : (error.code ?? 'ERROR'));
       if (!error.response) {
         // Transport failure: no ACME response at all. Rejecting with an error that has no
         // `config` makes acme-client's own interceptor pass it through untouched.

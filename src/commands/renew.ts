@@ -32,6 +32,7 @@ export const CLUSTER_SETTINGS = [
   'httpPort',
   'httpAddress',
   'clockOffset',
+  'clockOffsetFile',
   'logLevel',
   'logFormat',
 ] as const;

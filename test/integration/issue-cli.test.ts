@@ -117,14 +117,15 @@ describe('certkeeper issue', () => {
 
 describe('certkeeper issue when the CA dies mid-order', () => {
   it('fails with the CA URL and the socket error and leaves no files in --out', async () => {
-    let dying: Pebble | undefined;
+    const ref: { pebble?: Pebble } = {};
     // Pebble's validator looks the name up right before it connects: kill the CA at that moment.
-    dying = await startPebble({
+    const dying = await startPebble({
       onDnsQuery: () => {
-        dying?.kill();
+        ref.pebble?.kill();
         return false;
       },
     });
+    ref.pebble = dying;
     try {
       const out = join(work, 'dead');
       const r = await runCertkeeper(args(dying, out, ['-d', name()]), { timeoutMs: 30_000 });

@@ -1,0 +1,123 @@
+// Alerts as a listener of passes: outcomes and findings → evaluateAlerts (pure) → the dispatcher
+// (dedupe, per-channel delivery) → log, Kubernetes Events, webhook, email.
+import type { Logger } from 'pino';
+import { AlertDispatcher, EmailNotifier, EventNotifier, LogNotifier, parseAlertState, serializeAlertState, WebhookNotifier } from './alerts/index.js';
+import type { AlertState, AlertStateStore, EventRecorder, Notifier } from './alerts/index.js';
+import { evaluateAlerts, type Alert, type CertificateState } from './core/alerts.js';
+import { ConfigError } from './errors.js';
+import type { ConfigMapState } from './kube/state-store.js';
+import type { PassResult } from './pass.js';
+
+export interface AlertChannelConfig {
+  webhookUrl?: string | undefined;
+  webhookFormat: 'json' | 'slack';
+  smtpHost?: string | undefined;
+  smtpPort: number;
+  smtpSecurity: 'starttls' | 'tls' | 'none';
+  smtpUser?: string | undefined;
+  smtpPassword?: string | undefined;
+  smtpFrom?: string | undefined;
+  smtpTo: string[];
+}
+
+export function buildNotifiers(cfg: AlertChannelConfig, log: Logger, events?: EventRecorder): Notifier[] {
+  const out: Notifier[] = [new LogNotifier(log)];
+  if (events) out.push(new EventNotifier(events));
+  if (cfg.webhookUrl) out.push(new WebhookNotifier({ url: cfg.webhookUrl, format: cfg.webhookFormat, logger: log }));
+  if (cfg.smtpHost) {
+    if (!cfg.smtpFrom || cfg.smtpTo.length === 0) {
+      throw new ConfigError('alert email needs --smtp-from and at least one --smtp-to', 'set CERTKEEPER_SMTP_FROM and CERTKEEPER_SMTP_TO (comma-separated)');
+    }
+    out.push(
+      new EmailNotifier({
+        host: cfg.smtpHost,
+        port: cfg.smtpPort,
+        ...(cfg.smtpSecurity === 'tls' ? { secure: true } : { starttls: cfg.smtpSecurity === 'none' ? 'disabled' : 'required' }),
+        ...(cfg.smtpUser ? { user: cfg.smtpUser } : {}),
+        ...(cfg.smtpPassword ? { password: cfg.smtpPassword } : {}),
+        from: cfg.smtpFrom,
+        to: cfg.smtpTo,
+        logger: log,
+      }),
+    );
+  }
+  return out;
+}
+
+const ALERT_KEY = 'alerts.json';
+
+/** Alert state in the certkeeper-state ConfigMap, so "fired once per level" survives restarts. */
+export class ConfigMapAlertStateStore implements AlertStateStore {
+  constructor(
+    private readonly state: ConfigMapState,
+    private readonly log: Logger,
+  ) {}
+  async load(): Promise<AlertState> {
+    const raw = (await this.state.readAll())[ALERT_KEY];
+    if (!raw) return parseAlertState(undefined).state;
+    try {
+      const { state, dropped } = parseAlertState(JSON.parse(raw));
+      if (dropped > 0) this.log.warn({ dropped }, 'dropped unreadable alert records');
+      return state;
+    } catch {
+      this.log.warn('the stored alert state is damaged; starting afresh (alerts may repeat once)');
+      return parseAlertState(undefined).state;
+    }
+  }
+  async save(s: AlertState): Promise<void> {
+    await this.state.write({ [ALERT_KEY]: serializeAlertState(s) });
+  }
+}
+
+/** The alert input of one pass's certificates. */
+export function certificateStates(result: PassResult): CertificateState[] {
+  return result.outcomes.map((o) => {
+    const s: CertificateState = {
+      namespace: o.target.namespace,
+      secretName: o.target.secretName,
+      hosts: o.target.hosts,
+      ingresses: o.target.ingresses,
+      failures: o.failure?.failures ?? 0,
+    };
+    if (o.notBefore) s.notBefore = o.notBefore;
+    if (o.notAfter) s.notAfter = o.notAfter;
+    if (o.renewAt) s.renewAt = o.renewAt;
+    if (o.failure) {
+      s.lastError = o.failure.lastError;
+      s.retryAfter = o.failure.retryAfter;
+    }
+    return s;
+  });
+}
+
+export class Alerting {
+  private readonly dispatcher: AlertDispatcher;
+
+  constructor(
+    store: AlertStateStore,
+    notifiers: Notifier[],
+    private readonly log: Logger,
+    private readonly scheduleIntervalMs?: number,
+  ) {
+    this.dispatcher = new AlertDispatcher({ store, notifiers, logger: log });
+  }
+
+  /** Evaluates and delivers; never throws (a failing alert channel must not fail the pass). */
+  async afterPass(result: PassResult | undefined, opts: { now: Date; lastSuccessfulPass?: Date; watchingSince: Date }): Promise<Alert[]> {
+    const input: Parameters<typeof evaluateAlerts>[0] = {
+      certificates: result ? certificateStates(result) : [],
+      findings: result?.findings ?? [],
+      watchingSince: opts.watchingSince,
+      now: opts.now,
+    };
+    if (opts.lastSuccessfulPass) input.lastSuccessfulPass = opts.lastSuccessfulPass;
+    const alerts = evaluateAlerts(input, this.scheduleIntervalMs ? { scheduleIntervalMs: this.scheduleIntervalMs } : {});
+    try {
+      // Without a pass result we did not see the certificates: keep their alerts as they are.
+      await this.dispatcher.dispatch(alerts, { now: opts.now, complete: result !== undefined });
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'alert delivery failed; the next pass retries');
+    }
+    return alerts;
+  }
+}
