@@ -154,7 +154,9 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
     },
     save: (key, record) => state.write({ [key]: record ? JSON.stringify({ ...record, retryAfter: record.retryAfter.toISOString() }) : null }),
   };
-  const lease = new PassLease(kube, { namespace: cfg.selfNamespace, name: 'certkeeper-pass', identity, durationSeconds: Math.max(1, Math.round(cfg.leaseDuration / 1000)), waitMs: cfg.leaseWait }, log);
+  // A manual `kubectl exec … certkeeper renew` shares POD_NAME with the service in that pod: the
+  // process id keeps their pass-lease identities apart, or each would take the other's lease as its own.
+  const lease = new PassLease(kube, { namespace: cfg.selfNamespace, name: 'certkeeper-pass', identity: `${identity}/${process.pid}`, durationSeconds: Math.max(1, Math.round(cfg.leaseDuration / 1000)), waitMs: cfg.leaseWait }, log);
   const issuers = new Map<string, AcmeIssuer>();
   const directoryUrl = resolveDirectory(cfg.directory);
   const ports: PassPorts = {
