@@ -192,6 +192,11 @@ export const SETTINGS = {
     help: 'connect the self-check here instead of resolving each host (the ingress controller\'s address)',
     parse: hostPort,
   },
+  selfCheckHttpsPort: {
+    flag: '--self-check-https-port <port>',
+    help: 'port to dial when the challenge URL redirects to https (the controller\'s 443, if port-forwarded elsewhere)',
+    parse: int(1, 65535),
+  },
   selfCheckTimeout: { flag: '--self-check-timeout <duration>', help: 'how long to wait for the ingress controller to route a new solver Ingress', parse: duration, default: 60_000 },
   force: { flag: '--force', help: 'renew every selected certificate now, whatever its state', parse: bool, boolean: true, default: false },
   dryRun: { flag: '--dry-run', help: 'print the plan; order nothing, write nothing', parse: bool, boolean: true, default: false },

@@ -1,0 +1,595 @@
+// The live audit: what the cluster holds (Ingresses, Secrets) and, with a probe, what the ingress
+// controller really serves, as Findings plus one row per certificate. `check`, `status` and the cron
+// service share it, so a certificate that `status` calls Valid is one `renew` skips and `check`
+// passes. It depends on the small ports below, not on @kubernetes/client-node; the Kubernetes
+// adapter for them is `kubeAuditPort` at the end of this file.
+import { randomBytes } from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { CertificateState } from './core/alerts.js';
+import { auditSecret } from './core/audit.js';
+import { parseCertificate, type CertInfo } from './core/cert.js';
+import { describeObject, finding, type Finding, type ObjectRef } from './core/findings.js';
+import { canonicalHost, checkHost } from './core/hosts.js';
+import { isRecord, viewIngress, type IngressRef } from './core/ingress.js';
+import { decide, renewAtFor, type Decision } from './core/policy.js';
+import { readFailureRecord, secretData, type FailureRecord, type SecretObject } from './core/secret.js';
+import { planTargets, type PlanOptions, type SecretUse, type Target } from './core/targets.js';
+import { listAllPages, PAGE_SIZE, statusCode } from './kube/client.js';
+import type { Kube } from './kube/cluster.js';
+import { ConfigMapState } from './kube/state-store.js';
+import { failureKey } from './pass.js';
+import type { ChallengeStore } from './ports.js';
+import {
+  describeAddress,
+  judgeHttp01,
+  judgeNoSniCertificate,
+  judgeServedCertificate,
+  probeAll,
+  probeHttp01,
+  probeTls,
+  type Http01ProbeResult,
+  type ProbeAddress,
+  type TlsProbeResult,
+} from './probe/index.js';
+
+// ---- ports ---------------------------------------------------------------------------------------
+
+/** The cluster reads of an audit: paginated lists only, never one GET per object. */
+export interface AuditClusterPort {
+  listIngresses(namespace?: string): Promise<unknown[]>;
+  /** kubernetes.io/tls Secrets (a field selector on type keeps Opaque Secrets out of memory). */
+  listTlsSecrets(namespace?: string): Promise<SecretObject[]>;
+  /**
+   * Secrets of any type named `name`. Adapters should search every namespace (that is how a copy
+   * in the wrong namespace is found); `namespaces` are where the Ingresses needing it live, the
+   * minimum to search when cluster-wide reads are forbidden.
+   */
+  listSecretsNamed(name: string, namespaces: readonly string[]): Promise<SecretObject[]>;
+  /** Failure records of Targets that have no Secret to carry them (certkeeper's state ConfigMap). */
+  loadFailures?(): Promise<Map<string, FailureRecord>>;
+}
+
+/** What the HTTP-01 reachability probe needs: the challenge store and solver Ingresses. */
+export interface ProbeRoutingPort {
+  challenges: ChallengeStore;
+  solvers: {
+    create(hosts: readonly string[], ingressClass: string | undefined, target: string, tokens?: readonly string[]): Promise<string>;
+    remove(name: string): Promise<void>;
+  };
+}
+
+export interface LiveProbeOptions {
+  /** TLS probes connect here instead of each Ingress's status.loadBalancer address on port 443. */
+  address?: ProbeAddress;
+  /** HTTP-01 probes connect here (the port stands for 80); default: `address`'s host on port 80. */
+  httpAddress?: ProbeAddress;
+  /** Extra trusted roots (PEM) for verifying served chains. */
+  caBundle?: string;
+  /** Deadline of one handshake or HTTP request. */
+  timeoutMs: number;
+  concurrency: number;
+  /** HTTP-01 reachability of managed hosts; omitted → TLS only. */
+  http01?: {
+    routing: ProbeRoutingPort;
+    /** How long the controller gets to route the new solver Ingress before failures count. */
+    waitMs: number;
+    intervalMs?: number;
+  };
+}
+
+export interface AuditClusterOptions extends Pick<PlanOptions, 'namespace' | 'ingress' | 'allIngresses' | 'ingressClass'> {
+  now: Date;
+  /** The service-wide ACME directory; with it, a CA switch shows as RenewalDue like `renew` sees it. */
+  directoryUrl?: string;
+  resolveDirectory?: (value: string) => string;
+  /** Service-wide renewBefore; a Target's annotation wins (as in `renew`). */
+  renewBeforeMs?: number;
+  probe?: LiveProbeOptions;
+  /** Progress and cleanup problems; optional. */
+  log?: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+// ---- result --------------------------------------------------------------------------------------
+
+export const CERTIFICATE_STATUSES = ['Valid', 'RenewalDue', 'Expired', 'Missing', 'Invalid', 'Failing', 'InBackoff', 'NotManaged'] as const;
+export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];
+
+/**
+ * One certificate: a Target, or a Secret used by Ingresses certkeeper does not manage. A superset of
+ * the alerts' CertificateState, so the cron service hands rows to alerting unchanged.
+ */
+export interface CertificateRow extends CertificateState {
+  managed: boolean;
+  state: CertificateStatus;
+  /** The policy's reason (UpToDate, RenewalDue, SecretDoesNotExist, InBackoff, …), or NotManaged. */
+  reason: string;
+  message: string;
+  /** Issuer CN (or DN) of the leaf. */
+  issuer?: string;
+  /** Whole days until notAfter, rounded down; negative once expired. */
+  daysLeft?: number;
+  serial?: string;
+  fingerprint?: string;
+  /** The Secret's type when it is not kubernetes.io/tls. */
+  secretType?: string;
+}
+
+export interface LiveAuditResult {
+  findings: Finding[];
+  certificates: CertificateRow[];
+  counts: { ingresses: number; secrets: number; tlsProbes: number; http01Probes: number };
+  /** What could not be checked and why (printed to stderr by the commands). */
+  notes: string[];
+}
+
+const DAY = 86_400_000;
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const keyOf = (x: { namespace: string; secretName: string }) => `${x.namespace}/${x.secretName}`;
+const refKey = (r: IngressRef) => `${r.namespace}/${r.name}`;
+const errorText = (e: unknown): string => (e as Error)?.message ?? String(e);
+
+// ---- the audit -----------------------------------------------------------------------------------
+
+export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOptions): Promise<LiveAuditResult> {
+  const notes: string[] = [];
+  const listNamespace = opts.ingress?.namespace ?? opts.namespace;
+  const [ingresses, tlsSecrets, stored] = await Promise.all([
+    port.listIngresses(listNamespace),
+    port.listTlsSecrets(listNamespace),
+    port.loadFailures
+      ? port.loadFailures().catch((e: unknown) => {
+          notes.push(`failure records of certificates without a Secret were not read: ${errorText(e)}`);
+          return new Map<string, FailureRecord>();
+        })
+      : Promise.resolve(new Map<string, FailureRecord>()),
+  ]);
+  const planOpts: PlanOptions = { includeUnmanaged: true };
+  if (opts.allIngresses) planOpts.allIngresses = true;
+  if (opts.ingressClass !== undefined) planOpts.ingressClass = opts.ingressClass;
+  if (opts.namespace !== undefined) planOpts.namespace = opts.namespace;
+  if (opts.ingress !== undefined) planOpts.ingress = opts.ingress;
+  const plan = planTargets(ingresses, planOpts);
+
+  const secrets = new Map<string, SecretObject>();
+  for (const s of tlsSecrets) secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+
+  // Secrets the TLS list lacks may exist with another type, or in another namespace. One list per
+  // distinct missing name (field selector metadata.name, all namespaces) answers both questions.
+  const missingNames = new Map<string, Set<string>>();
+  for (const u of plan.secretUses) {
+    if (secrets.has(keyOf(u))) continue;
+    const set = missingNames.get(u.secretName) ?? new Set<string>();
+    set.add(u.namespace);
+    missingNames.set(u.secretName, set);
+  }
+  const named = new Map<string, SecretObject[]>();
+  const lookups = await probeAll([...missingNames], ([name, namespaces]) => port.listSecretsNamed(name, [...namespaces]), 5);
+  [...missingNames.keys()].forEach((name, i) => named.set(name, lookups[i] ?? []));
+
+  const findings: Finding[] = [...plan.findings];
+  const certificates: CertificateRow[] = [];
+  const targets = new Map(plan.targets.map((t) => [keyOf(t), t]));
+  const secretFor = new Map<string, SecretObject | undefined>();
+
+  for (const use of plan.secretUses) {
+    const others = named.get(use.secretName) ?? [];
+    const secret = secrets.get(keyOf(use)) ?? others.find((s) => s.metadata.namespace === use.namespace);
+    secretFor.set(keyOf(use), secret);
+    const renewBeforeMs = use.settings?.renewBeforeMs ?? opts.renewBeforeMs;
+    const subject = { ...use, ...(renewBeforeMs !== undefined ? { settings: { renewBeforeMs } } : {}) };
+    const elsewhere = secret ? [] : others.filter((s) => s.metadata.namespace !== use.namespace).map((s) => ({ namespace: s.metadata.namespace }));
+    findings.push(...auditSecret(subject, secret, { now: opts.now, secretsElsewhere: elsewhere }));
+
+    const target = targets.get(keyOf(use));
+    const failure = readFailureRecord(secret?.metadata.annotations) ?? (target ? stored.get(failureKey(target)) : undefined);
+    const row = certificateRow(use, target, secret, failure, opts);
+    certificates.push(row);
+    if (target && failure) findings.push(failureFinding(target, failure, opts.now));
+  }
+
+  const result: LiveAuditResult = {
+    findings,
+    certificates,
+    counts: { ingresses: ingresses.length, secrets: tlsSecrets.length, tlsProbes: 0, http01Probes: 0 },
+    notes,
+  };
+  if (opts.probe) await probeLive(result, ingresses, plan.secretUses, plan.targets, secretFor, opts.probe, opts);
+  return result;
+}
+
+function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
+  const ref: ObjectRef = { kind: 'Secret', namespace: target.namespace, name: target.secretName };
+  const attempts = `${f.failures} failed attempt${f.failures === 1 ? '' : 's'}`;
+  const first = target.ingresses[0];
+  const retry = `certkeeper renew --ingress ${first ? refKey(first) : `${target.namespace}/…`} --force`;
+  if (f.retryAfter > now) {
+    return finding(
+      'IssuanceBackoff',
+      ref,
+      `issuing a certificate for ${target.hosts.join(', ')} failed (${attempts}); the next attempt is at ${iso(f.retryAfter)}. Last error: ${f.lastError}`,
+      `fix the cause named by the last error, then run \`${retry}\` to retry now`,
+    );
+  }
+  return finding(
+    'IssuanceFailed',
+    ref,
+    `issuing a certificate for ${target.hosts.join(', ')} failed (${attempts}; the next pass retries). Last error: ${f.lastError}`,
+    `fix the cause named by the last error; \`${retry}\` retries now and explains every step`,
+  );
+}
+
+function leafOf(secret: SecretObject | undefined): CertInfo | undefined {
+  const crt = secretData(secret, 'tls.crt');
+  if (!crt?.trim()) return undefined;
+  try {
+    return parseCertificate(crt);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The state of one certificate, from the same `decide` that `renew` runs. */
+function certificateRow(use: SecretUse, target: Target | undefined, secret: SecretObject | undefined, failure: FailureRecord | undefined, opts: AuditClusterOptions): CertificateRow {
+  const { now } = opts;
+  const info = leafOf(secret);
+  const renewBeforeMs = target?.settings.renewBeforeMs ?? opts.renewBeforeMs;
+  const row: CertificateRow = {
+    namespace: use.namespace,
+    secretName: use.secretName,
+    hosts: [...use.hosts],
+    ingresses: use.ingresses.map((i) => ({ namespace: i.namespace, name: i.name })),
+    managed: use.managed,
+    state: 'Valid',
+    reason: 'UpToDate',
+    message: '',
+    failures: failure?.failures ?? 0,
+  };
+  if (secret?.type !== undefined && secret.type !== 'kubernetes.io/tls') row.secretType = secret.type;
+  if (info) {
+    row.notBefore = info.notBefore;
+    row.notAfter = info.notAfter;
+    row.issuer = info.issuerCN ?? info.issuer;
+    row.daysLeft = Math.floor((info.notAfter.getTime() - now.getTime()) / DAY);
+    row.serial = info.serial;
+    row.fingerprint = info.fingerprint;
+  }
+  if (failure) {
+    row.lastError = failure.lastError;
+    row.retryAfter = failure.retryAfter;
+  }
+
+  if (!use.managed) {
+    row.state = 'NotManaged';
+    row.reason = 'NotManaged';
+    row.message = secret
+      ? `used by Ingress ${row.ingresses.map(refKey).join(', ')}, which certkeeper does not manage${info ? `; ${info.notAfter <= now ? 'expired' : 'valid until'} ${iso(info.notAfter)}` : ''}`
+      : `Secret ${keyOf(use)} does not exist; Ingress ${row.ingresses.map(refKey).join(', ')} is not managed by certkeeper`;
+    return row;
+  }
+  if (!target) {
+    row.state = 'Invalid';
+    row.reason = 'NotIssuable';
+    row.message = 'certkeeper cannot issue for this Secret as configured (an invalid certkeeper.dev/ca or too many names); see `certkeeper check`';
+    return row;
+  }
+  if (info) row.renewAt = renewAtFor(info, renewBeforeMs);
+
+  const issuerUrl = target.settings.ca && opts.resolveDirectory ? opts.resolveDirectory(target.settings.ca) : (opts.directoryUrl ?? secret?.metadata.annotations?.['certkeeper.dev/issuer'] ?? '');
+  const input: Parameters<typeof decide>[0] = { target, secret, now, issuerUrl };
+  if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
+  if (failure) input.failure = failure;
+  const d: Decision = decide(input);
+  row.reason = d.reason;
+  row.message = d.message;
+  if (d.action === 'refuse') {
+    row.state = d.reason === 'SecretNotManaged' ? 'NotManaged' : 'Invalid';
+    return row;
+  }
+  if (d.action === 'skip') {
+    row.state = d.reason === 'InBackoff' ? 'InBackoff' : 'Valid';
+    if (d.renewAt) row.renewAt = d.renewAt;
+    return row;
+  }
+  // The next pass issues: say why, the worst first.
+  if (failure) row.state = 'Failing';
+  else if (d.reason === 'SecretDoesNotExist') row.state = 'Missing';
+  else if (info && info.notAfter <= now) row.state = 'Expired';
+  else if (d.reason === 'RenewalDue' || d.reason === 'HostsChanged' || d.reason === 'IssuerChanged') row.state = 'RenewalDue';
+  else if (d.reason === 'CertificateExpired') row.state = 'Expired';
+  else row.state = 'Invalid';
+  if (failure) row.message = `${d.message}; ${failure.failures} failed attempt${failure.failures === 1 ? '' : 's'}, last error: ${failure.lastError}`;
+  return row;
+}
+
+// ---- the probe -----------------------------------------------------------------------------------
+
+interface IngressFacts {
+  key: string;
+  ref: ObjectRef;
+  addresses: string[];
+  /** spec.tls hosts (canonical) by secretName. */
+  tlsHosts: Map<string, Set<string>>;
+}
+
+function ingressFacts(objects: readonly unknown[]): Map<string, IngressFacts> {
+  const out = new Map<string, IngressFacts>();
+  for (const obj of objects) {
+    if (!isRecord(obj)) continue;
+    const view = viewIngress(obj);
+    const namespace = view.namespace ?? 'default';
+    const addresses: string[] = [];
+    const status = isRecord(obj.status) && isRecord(obj.status.loadBalancer) ? obj.status.loadBalancer : {};
+    for (const lb of Array.isArray(status.ingress) ? status.ingress : []) {
+      if (!isRecord(lb)) continue;
+      const a = typeof lb.ip === 'string' && lb.ip !== '' ? lb.ip : typeof lb.hostname === 'string' && lb.hostname !== '' ? lb.hostname : undefined;
+      if (a !== undefined && !addresses.includes(a)) addresses.push(a);
+    }
+    const tlsHosts = new Map<string, Set<string>>();
+    for (const t of view.tls) {
+      if (t.secretName === undefined) continue;
+      const set = tlsHosts.get(t.secretName) ?? new Set<string>();
+      for (const h of t.hosts ?? []) set.add(canonicalHost(h));
+      tlsHosts.set(t.secretName, set);
+    }
+    out.set(`${namespace}/${view.name}`, { key: `${namespace}/${view.name}`, ref: { kind: 'Ingress', namespace, name: view.name }, addresses, tlsHosts });
+  }
+  return out;
+}
+
+/** The Ingress of `use` whose spec.tls lists `host` for this Secret (the one a user would fix). */
+function ingressFor(use: { secretName: string; ingresses: readonly IngressRef[] }, host: string, facts: Map<string, IngressFacts>): IngressFacts | undefined {
+  const all = use.ingresses.map((i) => facts.get(refKey(i))).filter((f): f is IngressFacts => f !== undefined);
+  return all.find((f) => f.tlsHosts.get(use.secretName)?.has(host)) ?? all[0];
+}
+
+function unknownAddress(f: IngressFacts, hosts: readonly string[]): Finding {
+  return finding(
+    'ProbeAddressUnknown',
+    f.ref,
+    `${describeObject(f.ref)} has no address in status.loadBalancer, so what the ingress controller serves for ${hosts.join(', ')} cannot be probed`,
+    'pass --probe-address HOST:PORT with the address of the ingress controller\'s Service (kubectl get svc -A | grep -i ingress); controllers publish the address only when told where they are exposed (ingress-nginx: --publish-service, Traefik: providers.kubernetesIngress.ingressEndpoint)',
+  );
+}
+
+async function probeLive(
+  result: LiveAuditResult,
+  ingresses: readonly unknown[],
+  uses: readonly SecretUse[],
+  targets: readonly Target[],
+  secretFor: Map<string, SecretObject | undefined>,
+  probe: LiveProbeOptions,
+  opts: AuditClusterOptions,
+): Promise<void> {
+  const facts = ingressFacts(ingresses);
+  const { now } = opts;
+  const tlsAddresses = (f: IngressFacts): ProbeAddress[] => (probe.address ? [probe.address] : f.addresses.map((host) => ({ host, port: 443 })));
+
+  // --- TLS: one handshake per (address, host), one without SNI per address ---
+  interface TlsCheck {
+    host: string;
+    ingress: IngressFacts;
+    address: ProbeAddress;
+    expected: CertInfo | undefined;
+  }
+  const checks: TlsCheck[] = [];
+  const unaddressed = new Map<string, { f: IngressFacts; hosts: Set<string> }>();
+  for (const use of uses) {
+    const expected = leafOf(secretFor.get(keyOf(use)));
+    for (const host of use.hosts) {
+      // A wildcard is not a name a client sends; nothing to ask the controller for.
+      if (!checkHost(host).ok) continue;
+      const f = ingressFor(use, host, facts);
+      if (!f) continue;
+      const addresses = tlsAddresses(f);
+      if (addresses.length === 0) {
+        const u = unaddressed.get(f.key) ?? { f, hosts: new Set<string>() };
+        u.hosts.add(host);
+        unaddressed.set(f.key, u);
+        continue;
+      }
+      for (const address of addresses) checks.push({ host, ingress: f, address, expected });
+    }
+  }
+  for (const { f, hosts } of unaddressed.values()) result.findings.push(unknownAddress(f, [...hosts].sort()));
+
+  const handshakeKey = (a: ProbeAddress, host: string | undefined) => `${describeAddress(a)}|${host ?? ''}`;
+  const handshakes = new Map<string, { address: ProbeAddress; servername: string | undefined }>();
+  for (const c of checks) handshakes.set(handshakeKey(c.address, c.host), { address: c.address, servername: c.host });
+  for (const c of checks) handshakes.set(handshakeKey(c.address, undefined), { address: c.address, servername: undefined });
+  const jobs = [...handshakes.entries()];
+  const served = await probeAll(
+    jobs,
+    ([, j]) =>
+      probeTls({
+        address: j.address,
+        timeoutMs: probe.timeoutMs,
+        ...(j.servername !== undefined ? { servername: j.servername } : {}),
+        ...(probe.caBundle !== undefined ? { caBundle: probe.caBundle } : {}),
+      }),
+    probe.concurrency,
+  );
+  const byKey = new Map<string, TlsProbeResult>();
+  jobs.forEach(([k], i) => {
+    const r = served[i];
+    if (r) byKey.set(k, r);
+  });
+  result.counts.tlsProbes = jobs.length;
+  const judged = new Set<string>();
+  for (const c of checks) {
+    const r = byKey.get(handshakeKey(c.address, c.host));
+    const once = `${c.ingress.key}|${handshakeKey(c.address, c.host)}`;
+    if (!r || judged.has(once)) continue;
+    judged.add(once);
+    const input: Parameters<typeof judgeServedCertificate>[0] = { host: c.host, served: r, ingressRef: c.ingress.ref, now };
+    if (c.expected) input.expected = c.expected;
+    result.findings.push(...judgeServedCertificate(input));
+  }
+  for (const [k, j] of jobs) {
+    if (j.servername !== undefined) continue;
+    const r = byKey.get(k);
+    if (r) result.findings.push(...judgeNoSniCertificate({ served: r, object: { kind: 'LoadBalancer', name: describeAddress(j.address) }, now }));
+  }
+
+  if (probe.http01) await probeHttp01Reachability(result, targets, facts, probe, opts);
+}
+
+/**
+ * Publishes a probe token and a solver Ingress for the hosts certkeeper manages, fetches the
+ * challenge URL through the controller like the CA would, and removes both again, also on failure.
+ * Only managed hosts are routed: a solver rule for someone else's host would briefly take
+ * /.well-known/acme-challenge/ away from their ACME client.
+ */
+async function probeHttp01Reachability(result: LiveAuditResult, targets: readonly Target[], facts: Map<string, IngressFacts>, probe: LiveProbeOptions, opts: AuditClusterOptions): Promise<void> {
+  const http01 = probe.http01;
+  if (!http01) return;
+  interface Item {
+    host: string;
+    ingressRef: ObjectRef;
+    ingressClass: string | undefined;
+    address: ProbeAddress;
+  }
+  const items = new Map<string, Item>();
+  for (const t of targets) {
+    for (const host of t.hosts) {
+      const f = ingressFor(t, host, facts);
+      if (!f) continue;
+      const first = f.addresses[0];
+      const address = probe.httpAddress ?? (probe.address ? { host: probe.address.host, port: 80 } : first !== undefined ? { host: first, port: 80 } : undefined);
+      // No address: ProbeAddressUnknown is already reported for this Ingress.
+      if (!address || items.has(host)) continue;
+      items.set(host, { host, ingressRef: f.ref, ingressClass: t.ingressClass, address });
+    }
+  }
+  if (items.size === 0) return;
+  const token = randomBytes(32).toString('base64url');
+  const keyAuthorization = `${token}.${randomBytes(32).toString('base64url')}`;
+  const { challenges, solvers } = http01.routing;
+  const created: string[] = [];
+  let published = false;
+  const last = new Map<string, Http01ProbeResult>();
+  try {
+    await challenges.publish([{ token, keyAuthorization, host: [...items.keys()][0] ?? '' }]);
+    published = true;
+    const byClass = new Map<string | undefined, string[]>();
+    for (const i of items.values()) byClass.set(i.ingressClass, [...(byClass.get(i.ingressClass) ?? []), i.host]);
+    for (const [cls, hosts] of byClass) created.push(await solvers.create(hosts, cls, 'certkeeper-check-probe', [token]));
+    opts.log?.debug({ hosts: [...items.keys()], solvers: created }, 'HTTP-01 probe routed');
+
+    const pending = new Map(items);
+    const deadline = Date.now() + http01.waitMs;
+    for (;;) {
+      const round = [...pending.values()];
+      const results = await probeAll(
+        round,
+        (i) =>
+          probeHttp01({
+            host: i.host,
+            token,
+            expectedBody: keyAuthorization,
+            timeoutMs: probe.timeoutMs,
+            address: i.address,
+            // A redirect to https://HOST/ goes to the TLS address when one was given.
+            ...(probe.address ? { ports: { https: probe.address.port } } : {}),
+          }),
+        probe.concurrency,
+      );
+      result.counts.http01Probes += round.length;
+      results.forEach((r, n) => {
+        const i = round[n];
+        if (!i) return;
+        last.set(i.host, r);
+        // A closed port or a name that does not resolve stays so however long the controller
+        // takes to load the solver Ingress; waiting for it only delays the answer.
+        const code = r.hops[r.hops.length - 1]?.error?.code;
+        const final = r.outcome === 'Unreachable' && r.hops.length === 1 && (code === 'ECONNREFUSED' || code === 'ENOTFOUND');
+        if (r.outcome === 'Ok' || final) pending.delete(i.host);
+      });
+      // The controller needs a moment to load a new Ingress: failures only count at the deadline.
+      if (pending.size === 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, Math.min(http01.intervalMs ?? 500, Math.max(0, deadline - Date.now()))));
+    }
+    for (const i of items.values()) {
+      const r = last.get(i.host);
+      if (r) result.findings.push(...judgeHttp01(r, { ingressRef: i.ingressRef, host: i.host }));
+    }
+  } catch (e) {
+    const err = e as Error & { hint?: string };
+    result.notes.push(`HTTP-01 reachability was not checked: ${errorText(e)}${err.hint ? ` (hint: ${err.hint})` : ''}; --probe-http01 off skips it`);
+  } finally {
+    for (const name of created) {
+      await solvers.remove(name).catch((e: unknown) => {
+        result.notes.push(`the probe's solver Ingress ${name} could not be removed: ${errorText(e)}; the next certkeeper pass deletes it`);
+      });
+    }
+    if (published) {
+      await challenges.remove([token]).catch((e: unknown) => {
+        result.notes.push(`the probe token could not be removed from the challenge ConfigMap: ${errorText(e)}; the next certkeeper pass clears it`);
+      });
+    }
+  }
+}
+
+// ---- the Kubernetes adapter ----------------------------------------------------------------------
+
+function plain<T>(obj: unknown): T {
+  return JSON.parse(JSON.stringify(obj)) as T;
+}
+
+/** The audit's cluster port on client-node. */
+export function kubeAuditPort(kube: Kube, opts: { selfNamespace?: string } = {}): AuditClusterPort {
+  const listNamed = async (name: string, namespace: string | undefined): Promise<SecretObject[]> => {
+    const fieldSelector = `metadata.name=${name}`;
+    const items = await listAllPages<V1Secret>(
+      namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
+      (cont) =>
+        namespace
+          ? kube.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) })
+          : kube.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }),
+      kube.server,
+    );
+    return items.map((s) => plain<SecretObject>(s));
+  };
+  const port: AuditClusterPort = {
+    listIngresses: (namespace) => kube.listIngresses(namespace),
+    listTlsSecrets: (namespace) => kube.listTlsSecrets(namespace),
+    listSecretsNamed: async (name, namespaces) => {
+      try {
+        return await listNamed(name, undefined);
+      } catch (e) {
+        if (statusCode(e) !== 403) throw e;
+      }
+      // Namespace-scoped RBAC: look where the Ingresses are; copies elsewhere stay unknown.
+      const out: SecretObject[] = [];
+      for (const ns of namespaces) {
+        try {
+          out.push(...(await listNamed(name, ns)));
+        } catch (e) {
+          if (statusCode(e) !== 403) throw e;
+        }
+      }
+      return out;
+    },
+  };
+  const selfNamespace = opts.selfNamespace;
+  if (selfNamespace !== undefined) {
+    port.loadFailures = async () => {
+      const state = new ConfigMapState(kube, selfNamespace);
+      const data = await state.readAll();
+      const out = new Map<string, FailureRecord>();
+      for (const [k, v] of Object.entries(data)) {
+        if (!k.startsWith('failure.')) continue;
+        try {
+          // The format runtime.ts writes: {failures, retryAfter (ISO), lastError}.
+          const r = JSON.parse(v) as { failures: number; retryAfter: string; lastError: string };
+          if (Number.isInteger(r.failures) && !Number.isNaN(Date.parse(r.retryAfter))) {
+            out.set(k, { failures: r.failures, retryAfter: new Date(r.retryAfter), lastError: r.lastError ?? '' });
+          }
+        } catch {
+          // A damaged record only loses its backoff, as in the pass.
+        }
+      }
+      return out;
+    };
+  }
+  return port;
+}

@@ -1,0 +1,170 @@
+// `certkeeper check`: lint's findings against the live cluster, plus the Secrets the Ingresses use
+// and, with --probe, what the ingress controller really serves. Same output formats and exit code
+// contract as `certkeeper lint`, so a CI job reads both the same way.
+import { readFile } from 'node:fs/promises';
+import { CommanderError, type Command } from 'commander';
+import { resolveDirectory } from '../acme/issuer.js';
+import { auditCluster, kubeAuditPort, type AuditClusterOptions, type LiveAuditResult } from '../audit-live.js';
+import { resolveSettings } from '../config.js';
+import { FINDINGS } from '../core/findings.js';
+import { CertkeeperError, ConfigError } from '../errors.js';
+import { ConfigMapChallengeStore } from '../kube/challenges.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { Kube } from '../kube/cluster.js';
+import { SolverIngresses } from '../kube/solver.js';
+import { formatFindings } from '../output/findings.js';
+import { clockWithOffset } from '../runtime.js';
+import { addSettings, loggerFor, type CliIo } from './common.js';
+import { exitCodeFor, LINT_EXIT } from './lint.js';
+
+const NAMES = [
+  'kubeconfig',
+  'context',
+  'namespace',
+  'ingress',
+  'allIngresses',
+  'ingressClass',
+  'findingsOutput',
+  'strict',
+  'probe',
+  'probeAddress',
+  'probeHttpAddress',
+  'probeHttp01',
+  'caBundle',
+  'probeTimeout',
+  'probeConcurrency',
+  'selfCheckTimeout',
+  'selfNamespace',
+  'serviceName',
+  'servicePort',
+  'solverPathType',
+  'solverAnnotations',
+  'renewBefore',
+  'clockOffset',
+  'logLevel',
+  'logFormat',
+] as const;
+
+const probeCodes = Object.entries(FINDINGS)
+  .filter(([code]) => /Served|Sni|Probe|Http01/.test(code))
+  .map(([code, f]) => `  ${code.padEnd(27)} ${f.severity.padEnd(8)} ${f.summary}`)
+  .join('\n');
+
+const HELP_AFTER = `
+Reads every Ingress and kubernetes.io/tls Secret (paginated lists; Secrets missing from that list
+are looked up by name in all namespaces and of any type) and reports what \`certkeeper lint\`
+reports, plus every problem of the Secrets the Ingresses use: missing, only in another namespace,
+wrong type, missing keys, unparsable, key not matching, chain incomplete, expired or near expiry,
+SANs not covering the hosts, self-signed, an ingress controller's default certificate.
+
+With --probe, certkeeper also talks to the ingress controller at each Ingress's
+status.loadBalancer address (or --probe-address / --probe-http-address):
+${probeCodes}
+The HTTP-01 probe publishes a random token in the ConfigMap certkeeper-challenges and a solver
+Ingress for the managed hosts in certkeeper's namespace (a running \`certkeeper serve\` or
+\`certkeeper run\` answers it), and removes both afterwards, also when the check fails.
+
+Exit status (the same contract as certkeeper lint):
+  0  no errors and no warnings (infos allowed)
+  1  warnings but no errors
+  2  errors (with --strict: errors or warnings)
+  3  usage error, or the cluster cannot be read (kubeconfig, connection, permissions)
+
+Examples:
+  certkeeper check                                  # every Ingress and Secret, no network probes
+  certkeeper check -n shop --probe                  # and what the controller serves for them
+  certkeeper check --probe --probe-address 10.0.0.5:443 --probe-http-address 10.0.0.5:80
+  certkeeper check -o github --strict               # annotations and a failing step in CI
+`;
+
+export function registerCheck(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const cmd = program
+    .command('check')
+    .summary('audit the live cluster: Ingresses, their TLS Secrets and (with --probe) what is served')
+    .description(
+      'Check every Ingress TLS setup in the cluster: the spec (as lint does), the Secrets it names, and with --probe ' +
+        'the certificate the ingress controller really serves per host and whether HTTP-01 challenges reach certkeeper.',
+    )
+    .addHelpText('after', HELP_AFTER)
+    .exitOverride((err) => {
+      // Commander exits 1 on usage errors; 1 means "warnings" here, so usage errors become 3.
+      if (err.exitCode === 0) throw err;
+      setExit(LINT_EXIT.usage);
+      throw new CommanderError(LINT_EXIT.usage, err.code, err.message);
+    });
+  addSettings(cmd, NAMES);
+  cmd.action(async (flags: Record<string, unknown>) => {
+    setExit(await runCheck(flags, io));
+  });
+}
+
+function reportCheckError(io: CliIo, e: unknown): number {
+  if (e instanceof CertkeeperError) {
+    io.stderr(`certkeeper check: ${e.message}\n`);
+    if (e.hint) io.stderr(`  hint: ${e.hint}\n`);
+    return LINT_EXIT.usage;
+  }
+  // 1 and 2 mean findings here: an unexpected failure must not read as "only warnings".
+  io.stderr(`certkeeper check: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+  return LINT_EXIT.usage;
+}
+
+export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promise<number> {
+  let result: LiveAuditResult;
+  let cfg: ReturnType<typeof resolveSettings<(typeof NAMES)[number]>>;
+  try {
+    cfg = resolveSettings(NAMES, flags, io.env);
+    const log = loggerFor(io, cfg);
+    let caBundle: string | undefined;
+    if (cfg.caBundle) {
+      try {
+        caBundle = await readFile(cfg.caBundle, 'utf8');
+      } catch (e) {
+        throw new ConfigError(`--ca-bundle ${cfg.caBundle} cannot be read: ${(e as Error).message}`, 'pass a PEM file holding the CA\'s root certificate');
+      }
+      if (!caBundle.includes('-----BEGIN CERTIFICATE-----')) {
+        throw new ConfigError(`--ca-bundle ${cfg.caBundle} holds no PEM certificate`, 'pass a PEM file holding the CA\'s root certificate');
+      }
+    }
+    const kube = new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
+    const opts: AuditClusterOptions = { now: clockWithOffset(cfg.clockOffset)(), log };
+    if (cfg.namespace) opts.namespace = cfg.namespace;
+    if (cfg.ingress) opts.ingress = cfg.ingress;
+    if (cfg.allIngresses) opts.allIngresses = true;
+    if (cfg.ingressClass) opts.ingressClass = cfg.ingressClass;
+    if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
+    opts.resolveDirectory = resolveDirectory;
+    if (cfg.probe) {
+      opts.probe = { timeoutMs: cfg.probeTimeout, concurrency: cfg.probeConcurrency };
+      if (cfg.probeAddress) opts.probe.address = cfg.probeAddress;
+      if (cfg.probeHttpAddress) opts.probe.httpAddress = cfg.probeHttpAddress;
+      if (caBundle !== undefined) opts.probe.caBundle = caBundle;
+      if (cfg.probeHttp01 === 'on') {
+        const solvers = new SolverIngresses(
+          kube,
+          {
+            namespace: cfg.selfNamespace,
+            serviceName: cfg.serviceName,
+            servicePort: cfg.servicePort,
+            pathType: cfg.solverPathType,
+            annotations: Object.fromEntries(cfg.solverAnnotations),
+          },
+          log,
+        );
+        opts.probe.http01 = { routing: { challenges: new ConfigMapChallengeStore(kube, cfg.selfNamespace), solvers }, waitMs: cfg.selfCheckTimeout };
+      }
+    }
+    result = await auditCluster(kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }), opts);
+  } catch (e) {
+    return reportCheckError(io, e);
+  }
+  for (const n of result.notes) io.stderr(`certkeeper check: ${n}\n`);
+  const { counts } = result;
+  const scope = cfg.ingress ? `Ingress ${cfg.ingress.namespace}/${cfg.ingress.name}` : cfg.namespace ? `namespace ${cfg.namespace}` : 'all namespaces';
+  io.stderr(
+    `certkeeper check: ${counts.ingresses} Ingress${counts.ingresses === 1 ? '' : 'es'} read, ${result.certificates.length} Secret${result.certificates.length === 1 ? '' : 's'} in use (${scope})` +
+      `${cfg.probe ? `; ${counts.tlsProbes} TLS handshake${counts.tlsProbes === 1 ? '' : 's'}, ${counts.http01Probes} HTTP-01 request${counts.http01Probes === 1 ? '' : 's'}` : ''}\n`,
+  );
+  io.stdout(formatFindings(result.findings, cfg.findingsOutput));
+  return exitCodeFor(result.findings, cfg.strict);
+}

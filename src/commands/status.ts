@@ -1,0 +1,76 @@
+// `certkeeper status`: one row per certificate with its dates and state. The state comes from the
+// same `decide` that `renew` runs, at the same clock, so `status` never calls a certificate Valid
+// that `renew` would replace (or the other way round).
+import type { Command } from 'commander';
+import { resolveDirectory } from '../acme/issuer.js';
+import { auditCluster, kubeAuditPort, type AuditClusterOptions } from '../audit-live.js';
+import { resolveSettings } from '../config.js';
+import { loadKubeConfig } from '../kube/client.js';
+import { Kube } from '../kube/cluster.js';
+import { formatStatusJson, formatStatusText } from '../output/status.js';
+import { clockWithOffset } from '../runtime.js';
+import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
+
+const NAMES = [
+  'kubeconfig',
+  'context',
+  'selfNamespace',
+  'namespace',
+  'ingress',
+  'allIngresses',
+  'ingressClass',
+  'directory',
+  'renewBefore',
+  'output',
+  'clockOffset',
+  'logLevel',
+  'logFormat',
+] as const;
+
+const HELP_AFTER = `
+States (the same decision \`certkeeper renew\` makes now):
+  Valid       up to date; RENEWS AT is when the next pass renews it
+  RenewalDue  inside its renewal window (or hosts / CA changed): the next pass renews it
+  Expired     past NOT AFTER
+  Missing     the Secret does not exist yet
+  Invalid     the Secret cannot serve the hosts (wrong type, keys, PEM, key mismatch, SANs)
+  Failing     the last issuance attempts failed (certkeeper.dev/failures); the next pass retries
+  InBackoff   failed attempts, waiting until certkeeper.dev/retry-after
+  NotManaged  used by an Ingress certkeeper does not manage, or a Secret it did not create
+
+Exit status: 0 when the cluster was read (whatever the states), 1 when it could not be, 2 usage error.
+Run \`certkeeper check\` for the problems behind a state and how to fix them.
+`;
+
+export function registerStatus(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const cmd = program
+    .command('status')
+    .summary('one line per certificate: hosts, issuer, expiry, renewal time and state')
+    .description('Show every certificate the selected Ingresses use: namespace, Secret, hosts, issuer, not-after, days left, planned renewal and state.')
+    .addHelpText('after', HELP_AFTER);
+  addSettings(cmd, NAMES);
+  cmd.action(async (flags: Record<string, unknown>) => {
+    setExit(await runStatus(flags, io));
+  });
+}
+
+export async function runStatus(flags: Record<string, unknown>, io: CliIo): Promise<number> {
+  try {
+    const cfg = resolveSettings(NAMES, flags, io.env);
+    const log = loggerFor(io, cfg);
+    const kube = new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
+    const now = clockWithOffset(cfg.clockOffset)();
+    const opts: AuditClusterOptions = { now, log, directoryUrl: resolveDirectory(cfg.directory), resolveDirectory };
+    if (cfg.namespace) opts.namespace = cfg.namespace;
+    if (cfg.ingress) opts.ingress = cfg.ingress;
+    if (cfg.allIngresses) opts.allIngresses = true;
+    if (cfg.ingressClass) opts.ingressClass = cfg.ingressClass;
+    if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
+    const result = await auditCluster(kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }), opts);
+    for (const n of result.notes) io.stderr(`certkeeper status: ${n}\n`);
+    io.stdout(cfg.output === 'json' ? formatStatusJson(result.certificates, now) : formatStatusText(result.certificates));
+    return EXIT.ok;
+  } catch (e) {
+    return reportError(io, e);
+  }
+}

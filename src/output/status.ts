@@ -1,0 +1,77 @@
+// Certificate rows → a table for people, JSON for programs. The JSON shape is a contract: add
+// fields, never rename or remove them.
+import Table from 'cli-table3';
+import { CERTIFICATE_STATUSES, type CertificateRow } from '../audit-live.js';
+
+const minute = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
+
+function hostsCell(hosts: readonly string[]): string {
+  if (hosts.length <= 2) return hosts.join(',') || '-';
+  return `${hosts.slice(0, 2).join(',')} +${hosts.length - 2}`;
+}
+
+export function statusCounts(rows: readonly CertificateRow[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of CERTIFICATE_STATUSES) {
+    const n = rows.filter((r) => r.state === s).length;
+    if (n > 0) out[s] = n;
+  }
+  return out;
+}
+
+/** One row per certificate; below it, one line per certificate that is not Valid, saying why. */
+export function formatStatusText(rows: readonly CertificateRow[]): string {
+  if (rows.length === 0) return 'no certificates: no Ingress in the selection names a spec.tls secretName\n';
+  const table = new Table({
+    head: ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'],
+    style: { head: [], border: [], compact: true },
+    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+  });
+  for (const r of rows) {
+    table.push([
+      r.namespace,
+      r.secretName,
+      hostsCell(r.hosts),
+      r.issuer ?? '-',
+      minute(r.notAfter),
+      r.daysLeft === undefined ? '-' : String(r.daysLeft),
+      r.managed ? minute(r.renewAt) : '-',
+      r.state,
+    ]);
+  }
+  const lines = [table.toString().replace(/^ /gm, '').replace(/ +$/gm, '')];
+  const notes = rows.filter((r) => r.state !== 'Valid');
+  if (notes.length > 0) lines.push('');
+  for (const r of notes) lines.push(`${r.namespace}/${r.secretName}: ${r.state}: ${r.message}`);
+  const counts = Object.entries(statusCounts(rows)).map(([s, n]) => `${n} ${s}`);
+  lines.push('', `${rows.length} certificate${rows.length === 1 ? '' : 's'}: ${counts.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function rowJson(r: CertificateRow): Record<string, unknown> {
+  const j: Record<string, unknown> = {
+    namespace: r.namespace,
+    secretName: r.secretName,
+    hosts: r.hosts,
+    ingresses: r.ingresses.map((i) => `${i.namespace}/${i.name}`),
+    managed: r.managed,
+    state: r.state,
+    reason: r.reason,
+    message: r.message,
+  };
+  if (r.issuer !== undefined) j.issuer = r.issuer;
+  if (r.notBefore) j.notBefore = r.notBefore.toISOString();
+  if (r.notAfter) j.notAfter = r.notAfter.toISOString();
+  if (r.daysLeft !== undefined) j.daysLeft = r.daysLeft;
+  if (r.renewAt) j.renewAt = r.renewAt.toISOString();
+  if (r.serial !== undefined) j.serial = r.serial;
+  if (r.fingerprint !== undefined) j.fingerprint = r.fingerprint;
+  if (r.secretType !== undefined) j.secretType = r.secretType;
+  if (r.failures > 0) j.failure = { failures: r.failures, retryAfter: r.retryAfter?.toISOString(), lastError: r.lastError ?? '' };
+  return j;
+}
+
+/** `{now, certificates: [...], summary: {Valid: n, …}}`. */
+export function formatStatusJson(rows: readonly CertificateRow[], now: Date): string {
+  return `${JSON.stringify({ now: now.toISOString(), certificates: rows.map(rowJson), summary: statusCounts(rows) }, null, 2)}\n`;
+}
