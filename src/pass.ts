@@ -145,6 +145,8 @@ export async function runPass(ports: PassPorts, opts: PassOptions): Promise<Pass
 
 class Pass {
   private ordersPlaced = 0;
+  /** Findings raised while issuing (a failed self-check's Http01 findings). */
+  private readonly issueFindings: Finding[] = [];
   private secretsWritten = 0;
 
   constructor(
@@ -179,7 +181,7 @@ class Pass {
     }
 
     const outcomes = await bounded(plan.targets, opts.concurrency ?? 5, (target) => this.handle(target, byName, failures));
-    const findings = [...plan.findings];
+    const findings = [...plan.findings, ...this.issueFindings];
     // Audit what each Target's Secret holds now (after the writes), with the same checks as `check`.
     for (const o of outcomes) {
       const key = `${o.target.namespace}/${o.target.secretName}`;
@@ -386,6 +388,8 @@ class Pass {
     } catch (err) {
       log.warn({ target: name, err: errorMessage(err) }, 'could not record the failure; backoff restarts from scratch');
     }
+    const carried = (e as { findings?: unknown }).findings;
+    if (Array.isArray(carried)) this.issueFindings.push(...(carried as Finding[]));
     const hint = e instanceof CertkeeperError ? e.hint : undefined;
     const problem = e instanceof AcmeError ? e.problem.type : undefined;
     log.error(

@@ -40,6 +40,7 @@ export interface RuntimeConfig {
   selfCheck: SelfCheckMode;
   selfCheckAddress?: { host: string; port: number } | undefined;
   selfCheckTimeout: number;
+  selfCheckHttpsPort?: number | undefined;
   leaseWait: number;
   leaseDuration: number;
   holderIdentity?: string | undefined;
@@ -134,7 +135,12 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   const routing = new KubeRouting(
     solvers,
     configMapStore,
-    { mode: cfg.selfCheck, timeoutMs: cfg.selfCheckTimeout, ...(cfg.selfCheckAddress ? { address: cfg.selfCheckAddress } : {}) },
+    {
+      mode: cfg.selfCheck,
+      timeoutMs: cfg.selfCheckTimeout,
+      ...(cfg.selfCheckAddress ? { address: cfg.selfCheckAddress } : {}),
+      ...(cfg.selfCheckHttpsPort ? { httpsPort: cfg.selfCheckHttpsPort } : {}),
+    },
     log,
   );
   const state = new ConfigMapState(kube, cfg.selfNamespace);

@@ -25,6 +25,7 @@ export const CLUSTER_SETTINGS = [
   'selfCheck',
   'selfCheckAddress',
   'selfCheckTimeout',
+  'selfCheckHttpsPort',
   'leaseWait',
   'leaseDuration',
   'holderIdentity',

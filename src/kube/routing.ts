@@ -18,6 +18,8 @@ export interface SelfCheckOptions {
   mode: SelfCheckMode;
   /** Connect here instead of resolving the host (the controller's address, or a test port). */
   address?: { host: string; port?: number };
+  /** The port dialled when the challenge URL redirects to https (443 unless port-forwarded). */
+  httpsPort?: number;
   /** The controller needs a moment to load a new Ingress; keep trying this long. */
   timeoutMs: number;
   intervalMs?: number;
@@ -82,6 +84,7 @@ export class KubeRouting implements RoutingPort {
             expectedBody: e.keyAuthorization,
             timeoutMs: 5000,
             ...(this.selfCheck.address ? { address: this.selfCheck.address } : {}),
+            ...(this.selfCheck.httpsPort ? { ports: { https: this.selfCheck.httpsPort } } : {}),
           }),
         ),
       );

@@ -1,0 +1,207 @@
+// `certkeeper renew` as a real process against Pebble and the in-process Kubernetes API.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkKeyMatches, parseCertificate } from '../../src/core/cert.js';
+import { startClusterEnv, ingress, type ClusterEnv } from '../support/cluster-env.js';
+
+let env: ClusterEnv;
+const host = (label: string) => `${label}-${randomUUID().slice(0, 8)}.example.test`;
+const SECRETS = { group: '', version: 'v1', resource: 'secrets' };
+const INGRESSES = { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses' };
+const EVENTS = { group: '', version: 'v1', resource: 'events' };
+const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
+
+function decode(secret: Record<string, unknown> | undefined, key: string): string {
+  const data = (secret?.data ?? {}) as Record<string, string>;
+  return Buffer.from(data[key] ?? '', 'base64').toString('utf8');
+}
+
+beforeAll(async () => {
+  env = await startClusterEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+describe('certkeeper renew', () => {
+  it('issues a certificate for an opted-in Ingress into a Secret in the Ingress namespace', async () => {
+    env.api.ensureNamespace('shop');
+    const hosts = [host('shop'), host('www')];
+    env.api.create(ingress('shop', 'web', 'web-tls', hosts));
+    const r = await env.renew(['--ingress', 'shop/web']);
+    expect(r.code, r.stderr).toBe(0);
+    const secret = env.api.get(SECRETS, 'shop', 'web-tls') as Record<string, unknown> | undefined;
+    expect(secret?.type).toBe('kubernetes.io/tls');
+    const crt = decode(secret, 'tls.crt');
+    const info = parseCertificate(crt);
+    expect([...info.sans].sort()).toEqual([...hosts].sort());
+    expect(info.chain.length).toBeGreaterThan(0);
+    expect(checkKeyMatches(crt, decode(secret, 'tls.key')).ok).toBe(true);
+    const meta = secret?.metadata as { labels: Record<string, string>; annotations: Record<string, string> };
+    expect(meta.labels['app.kubernetes.io/managed-by']).toBe('certkeeper');
+    expect(meta.annotations['certkeeper.dev/hosts']).toBe([...hosts].sort().join(','));
+    expect(meta.annotations['certkeeper.dev/issuer']).toBe(env.directoryUrl);
+    expect(r.json?.certificates[0]).toMatchObject({ namespace: 'shop', secretName: 'web-tls', result: 'issued', reason: 'SecretDoesNotExist' });
+    // An Event on the Ingress says what happened.
+    const events = env.api.list(EVENTS, 'shop') as { reason: string; involvedObject: { name: string } }[];
+    expect(events.some((e) => e.reason === 'CertificateIssued' && e.involvedObject.name === 'web')).toBe(true);
+    // Nothing of the order is left behind.
+    expect(env.api.list(INGRESSES, 'certkeeper')).toEqual([]);
+    const cm = env.api.get(CONFIGMAPS, 'certkeeper', 'certkeeper-challenges') as { data?: Record<string, string> } | undefined;
+    expect(Object.keys(cm?.data ?? {})).toEqual([]);
+  });
+
+  it('writes two Ingresses of two namespaces into two Secrets, each in its own namespace', async () => {
+    env.api.ensureNamespace('team-a');
+    env.api.ensureNamespace('team-b');
+    const a = host('a');
+    const b = host('b');
+    env.api.create(ingress('team-a', 'site', 'site-tls', [a]));
+    env.api.create(ingress('team-b', 'site', 'site-tls', [b]));
+    const r = await env.renew(['--namespace', 'team-a']);
+    expect(r.code, r.stderr).toBe(0);
+    const r2 = await env.renew(['--namespace', 'team-b']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(parseCertificate(decode(env.api.get(SECRETS, 'team-a', 'site-tls'), 'tls.crt')).sans).toEqual([a]);
+    expect(parseCertificate(decode(env.api.get(SECRETS, 'team-b', 'site-tls'), 'tls.crt')).sans).toEqual([b]);
+    expect(env.api.get(SECRETS, 'certkeeper', 'site-tls')).toBeUndefined();
+  });
+
+  it('does nothing on a second pass: no order, no write, one line per certificate saying why', async () => {
+    env.api.ensureNamespace('idle');
+    env.api.create(ingress('idle', 'web', 'web-tls', [host('idle')]));
+    expect((await env.renew(['--namespace', 'idle'])).code).toBe(0);
+    env.api.resetRequests();
+    const r = await env.renew(['--namespace', 'idle', '-o', 'text']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/skip idle\/web-tls: valid until \d{4}-\d\d-\d\dT[\d:]+Z, renews at \d{4}-/);
+    const writes = env.api.requests.filter((q) => q.method !== 'GET' && (q.resource === 'secrets' || q.resource === 'ingresses'));
+    expect(writes).toEqual([]);
+    // A constant number of list calls, no per-object GET of Secrets.
+    expect(env.api.requests.filter((q) => q.resource === 'secrets' && q.verb === 'get')).toEqual([]);
+  });
+
+  it('renews with --force, and when the clock passes two thirds of the lifetime', async () => {
+    env.api.ensureNamespace('due');
+    env.api.create(ingress('due', 'web', 'web-tls', [host('due')]));
+    expect((await env.renew(['--namespace', 'due'])).code).toBe(0);
+    const serial = () => parseCertificate(decode(env.api.get(SECRETS, 'due', 'web-tls'), 'tls.crt')).serial;
+    const first = serial();
+    const forced = await env.renew(['--namespace', 'due', '--force']);
+    expect(forced.json?.certificates[0]).toMatchObject({ result: 'renewed', reason: 'Forced' });
+    const second = serial();
+    expect(second).not.toBe(first);
+    // Pebble certificates last 5 years: renewal is due after 2/3 of that (about 1,217 days).
+    const early = await env.renew(['--namespace', 'due', '--clock-offset', '1150d']);
+    expect(early.json?.certificates[0]).toMatchObject({ result: 'skipped', reason: 'UpToDate' });
+    expect(early.json?.ordersPlaced).toBe(0);
+    const late = await env.renew(['--namespace', 'due', '--clock-offset', '1250d']);
+    expect(late.code, late.stderr).toBe(0);
+    expect(late.json?.certificates[0]).toMatchObject({ result: 'renewed', reason: 'RenewalDue' });
+    expect(serial()).not.toBe(second);
+  });
+
+  it('leaves a Secret certkeeper does not manage alone and reports it, unless --adopt', async () => {
+    env.api.ensureNamespace('legacy');
+    const h = host('legacy');
+    env.api.create(ingress('legacy', 'web', 'web-tls', [h]));
+    env.api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { namespace: 'legacy', name: 'web-tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from('hand-made').toString('base64'), 'tls.key': Buffer.from('hand-made').toString('base64') } });
+    const r = await env.renew(['--namespace', 'legacy']);
+    expect(r.code).toBe(1);
+    expect(r.json?.certificates[0]).toMatchObject({ result: 'refused', reason: 'SecretNotManaged' });
+    expect(r.json?.certificates[0]?.hint).toContain('--adopt');
+    expect(r.json?.ordersPlaced).toBe(0);
+    expect(decode(env.api.get(SECRETS, 'legacy', 'web-tls'), 'tls.crt')).toBe('hand-made');
+    const adopted = await env.renew(['--namespace', 'legacy', '--adopt']);
+    expect(adopted.code, adopted.stderr).toBe(0);
+    expect(parseCertificate(decode(env.api.get(SECRETS, 'legacy', 'web-tls'), 'tls.crt')).sans).toEqual([h]);
+  });
+
+  it('retries a write that hits a 409 on top of the concurrent change, losing neither', async () => {
+    env.api.ensureNamespace('race');
+    const h = host('race');
+    env.api.create(ingress('race', 'web', 'web-tls', [h]));
+    expect((await env.renew(['--namespace', 'race'])).code).toBe(0);
+    // While the order is validated, someone else annotates the Secret: our write carries the
+    // old resourceVersion and gets a real 409 Conflict.
+    env.onValidation.hook = () => {
+      const s = env.api.get(SECRETS, 'race', 'web-tls') as { metadata: { annotations?: Record<string, string> } };
+      if (s.metadata.annotations?.['team'] === 'payments') return;
+      s.metadata.annotations = { ...s.metadata.annotations, team: 'payments' };
+      env.api.put(s as never);
+    };
+    try {
+      const r = await env.renew(['--namespace', 'race', '--force']);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      env.onValidation.hook = undefined;
+    }
+    const conflicts = env.api.requests.filter((q) => q.resource === 'secrets' && q.method === 'PUT' && q.status === 409);
+    expect(conflicts.length).toBeGreaterThan(0);
+    const s = env.api.get(SECRETS, 'race', 'web-tls') as { metadata: { annotations: Record<string, string> } };
+    expect(s.metadata.annotations.team).toBe('payments');
+    expect(s.metadata.annotations['certkeeper.dev/hosts']).toBe(h);
+    expect(parseCertificate(decode(s as never, 'tls.crt')).sans).toEqual([h]);
+  });
+
+  it('keeps the old Secret when the CA is down, records the failure, backs off, then succeeds', async () => {
+    env.api.ensureNamespace('down');
+    const h = host('down');
+    env.api.create(ingress('down', 'web', 'web-tls', [h]));
+    expect((await env.renew(['--namespace', 'down'])).code).toBe(0);
+    const before = decode(env.api.get(SECRETS, 'down', 'web-tls'), 'tls.crt');
+    // A new host makes the certificate due; the CA goes away.
+    const h2 = host('down2');
+    env.api.put(ingress('down', 'web', 'web-tls', [h, h2]) as never);
+    await env.proxy.down();
+    let failed;
+    try {
+      failed = await env.renew(['--namespace', 'down']);
+    } finally {
+      await env.proxy.up();
+    }
+    expect(failed.code).toBe(1);
+    expect(failed.json?.certificates[0]).toMatchObject({ result: 'failed', reason: 'IssuanceFailed' });
+    expect(failed.json?.certificates[0]?.message).toMatch(/cannot reach the ACME server at https:\/\/127\.0\.0\.1:\d+\/dir.*ECONNREFUSED/);
+    const afterFail = env.api.get(SECRETS, 'down', 'web-tls') as { metadata: { annotations: Record<string, string> } };
+    expect(decode(afterFail as never, 'tls.crt')).toBe(before);
+    expect(afterFail.metadata.annotations['certkeeper.dev/failures']).toBe('1');
+    const retryAt = Date.parse(afterFail.metadata.annotations['certkeeper.dev/retry-after'] ?? '');
+    expect(retryAt - Date.now()).toBeGreaterThan(55 * 60_000);
+    // Within the backoff: no order, and the reason says when the next attempt is.
+    const waiting = await env.renew(['--namespace', 'down']);
+    expect(waiting.json?.certificates[0]).toMatchObject({ result: 'skipped', reason: 'InBackoff' });
+    expect(waiting.json?.ordersPlaced).toBe(0);
+    // After the backoff (an hour later): issued, and the failure record is gone.
+    const later = await env.renew(['--namespace', 'down', '--clock-offset', '61m']);
+    expect(later.code, later.stderr).toBe(0);
+    const fixed = env.api.get(SECRETS, 'down', 'web-tls') as { metadata: { annotations: Record<string, string> } };
+    expect([...parseCertificate(decode(fixed as never, 'tls.crt')).sans].sort()).toEqual([h, h2].sort());
+    expect(fixed.metadata.annotations['certkeeper.dev/failures']).toBeUndefined();
+  });
+
+  it('prints the plan with --dry-run and touches nothing', async () => {
+    env.api.ensureNamespace('plan');
+    env.api.create(ingress('plan', 'web', 'web-tls', [host('plan')]));
+    env.api.resetRequests();
+    const r = await env.renew(['--namespace', 'plan', '--dry-run']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json?.certificates[0]).toMatchObject({ result: 'planned', reason: 'SecretDoesNotExist' });
+    expect(env.api.requests.filter((q) => q.method !== 'GET')).toEqual([]);
+    expect(env.api.get(SECRETS, 'plan', 'web-tls')).toBeUndefined();
+  });
+
+  it('names the verb, resource and namespace when RBAC forbids writing the Secret', async () => {
+    env.api.ensureNamespace('locked');
+    env.api.create(ingress('locked', 'web', 'web-tls', [host('locked')]));
+    const undo = env.api.denyAlways({ verb: 'create', resource: 'secrets', namespace: 'locked' });
+    try {
+      const r = await env.renew(['--namespace', 'locked', '-o', 'text']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('403 forbidden: cannot create secrets in namespace locked');
+      expect(r.stdout).toMatch(/hint: grant certkeeper's ServiceAccount "create" on secrets in locked/);
+    } finally {
+      undo();
+    }
+  });
+});
