@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { Alerting } from './alerting.js';
+import type { Finding } from './core/findings.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { startResponder, type Responder } from './http/responder.js';
 import type { ConfigMapChallengeLookup } from './kube/challenges.js';
@@ -77,6 +78,21 @@ export interface ServiceDeps {
   alerting: Alerting;
   state: ConfigMapState;
   log: Logger;
+  /** The live audit after each pass (Secrets of unmanaged Ingresses; the probe when enabled). */
+  audit?: (now: Date) => Promise<Finding[]>;
+}
+
+/** Pass findings and audit findings describe some things twice; keep one of each. */
+export function mergeFindings(a: readonly Finding[], b: readonly Finding[]): Finding[] {
+  const seen = new Set<string>();
+  const out: Finding[] = [];
+  for (const f of [...a, ...b]) {
+    const key = `${f.code}|${f.object.kind}|${f.object.namespace ?? ''}|${f.object.name}|${f.host ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(f);
+  }
+  return out;
 }
 
 const LAST_SUCCESS_KEY = 'pass.last-success';
@@ -172,6 +188,13 @@ export class CertkeeperService {
     try {
       result = await runPass(deps.ports, this.opts.pass);
       result.findings.push(...outcomeFindings(result.outcomes));
+      if (deps.audit) {
+        try {
+          result.findings = mergeFindings(result.findings, await deps.audit(deps.ports.clock()));
+        } catch (e) {
+          deps.log.warn({ err: errorMessage(e) }, 'the live audit failed; alerting on the pass findings only');
+        }
+      }
       deps.metrics.recordPass(result, deps.ports.clock());
       await recordOutcomeEvents(result.outcomes, deps.events);
       if (result.ok) {

@@ -1,6 +1,8 @@
 // `certkeeper run`: the cron service the Helm chart runs. See src/service.ts.
 import type { Command } from 'commander';
 import { Alerting, buildNotifiers, ConfigMapAlertStateStore } from '../alerting.js';
+import { auditCluster, kubeAuditPort } from '../audit-live.js';
+import { liveAuditOptions } from './check.js';
 import { onAcmeResponse } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
 import { ConfigMapChallengeLookup } from '../kube/challenges.js';
@@ -29,6 +31,13 @@ const SERVICE_SETTINGS = [
   'smtpPassword',
   'smtpFrom',
   'smtpTo',
+  'probe',
+  'probeAddress',
+  'probeHttpAddress',
+  'probeHttp01',
+  'caBundle',
+  'probeTimeout',
+  'probeConcurrency',
 ] as const;
 const NAMES = [...CLUSTER_SETTINGS.filter((n) => n !== 'answerLocally'), ...SELECTION_SETTINGS, ...SERVICE_SETTINGS, 'adopt', 'renewBefore', 'concurrency'] as const;
 
@@ -55,6 +64,7 @@ export async function runService(flags: Record<string, unknown>, io: CliIo): Pro
     const log = loggerFor(io, cfg);
     const { intervalMs } = checkSchedule(cfg.schedule, cfg.timezone);
     runtime = await createKubeRuntime({ ...cfg, answerLocally: false }, log);
+    const rt = runtime;
     const metrics = new Metrics();
     onAcmeResponse((status) => metrics.acmeRequest(status));
     const notifiers = buildNotifiers(cfg, log, runtime.events);
@@ -94,7 +104,22 @@ export async function runService(flags: Record<string, unknown>, io: CliIo): Pro
         adminAddress: cfg.adminAddress,
         pass,
       },
-      { ports: runtime.ports, lookup, leader, events: runtime.events, metrics, alerting, state: runtime.state, log },
+      {
+        ports: runtime.ports,
+        lookup,
+        leader,
+        events: runtime.events,
+        metrics,
+        alerting,
+        state: runtime.state,
+        log,
+        audit: async (now) => {
+          const kube = rt.kube;
+          const opts = await liveAuditOptions(cfg, kube, log, now);
+          opts.directoryUrl = rt.directoryUrl;
+          return (await auditCluster(kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }), opts)).findings;
+        },
+      },
     );
     holder.service = service;
     await service.start();

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../src/core/cert.js';
 import { CLI } from '../support/cli.js';
 import { ingress, startClusterEnv, type ClusterEnv } from '../support/cluster-env.js';
@@ -125,6 +125,12 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'certkeeper-svc-'));
   await writeFile(join(dir, 'clock'), '0s');
 });
+// A failed test must not leave a replica holding the challenge port for the next one.
+afterEach(async () => {
+  for (const p of procs.splice(0)) await stop(p);
+  for (const b of balancers.splice(0)) await new Promise((r) => b.close(r));
+  await writeFile(join(dir, 'clock'), '0s');
+});
 afterAll(async () => {
   for (const p of procs) await stop(p);
   for (const b of balancers) await new Promise((r) => b.close(r));
@@ -153,6 +159,15 @@ describe('certkeeper run', () => {
     expect(notAfter).toBe(first.notAfter.getTime() / 1000);
     expect(body).toMatch(/certkeeper_certificate_ready\{namespace="svc",secret="web-tls"\} 1/);
     expect(body).toMatch(/certkeeper_passes_total\{result="success"\} [1-9]/);
+    // The live audit after each pass also covers Ingresses certkeeper does not manage.
+    const manual = ingress('svc', 'manual', 'nobody-made-this', [host('manual')]);
+    delete (manual.metadata as { annotations?: unknown }).annotations;
+    env.api.create(manual as never);
+    await waitFor(
+      async () => /certkeeper_findings\{code="SecretMissing",severity="error"\} 1/.test((await httpGet(svc.adminPort, '/metrics')).body),
+      10_000,
+      () => `the audit finding never reached /metrics:\n${svc.out().slice(-1500)}`,
+    );
     expect((await httpGet(svc.adminPort, '/readyz')).status).toBe(200);
     // Two thirds into the 5-year Pebble lifetime, the next tick renews.
     await writeFile(join(dir, 'clock'), '1250d');
