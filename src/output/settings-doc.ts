@@ -1,0 +1,31 @@
+// docs/configuration.md is generated from the settings table, so the documented flags,
+// environment variables and defaults cannot drift from what the program accepts.
+import { envName, SETTINGS, type Setting } from '../config.js';
+
+export function settingsMarkdown(): string {
+  const rows = Object.entries(SETTINGS)
+    .filter(([, s]) => !(s as Setting).hidden)
+    .map(([name, raw]) => {
+      const s = raw as Setting;
+      const flag = `${s.short ? `\`${s.short}\`, ` : ''}\`${s.flag}\``;
+      const env = `\`${envName(name)}\`${s.envAlias ? ` or \`${s.envAlias}\`` : ''}`;
+      const def =
+        s.defaultText ?? (s.default === undefined || typeof s.default === 'function' ? '' : s.boolean && s.default === false ? 'off' : `\`${String(s.default)}\``);
+      const help = s.help.replace(/\|/g, '\\|') + (s.repeatable ? ' (repeatable; comma-separated in the environment)' : '');
+      return `| ${name} | ${flag} | ${env} | ${def} | ${help} |`;
+    });
+  return [
+    '# Configuration',
+    '',
+    'Every setting has one name in three spellings: the chart value / JSON name (first column), a',
+    'command-line flag, and an environment variable. A flag wins over the variable, the variable over',
+    'the default. Each command accepts the settings it uses (`certkeeper <command> --help`).',
+    '',
+    'This page is generated from `src/config.ts` (`npm run docs:settings`); a test keeps it in step.',
+    '',
+    '| name | flag | environment | default | what it does |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
