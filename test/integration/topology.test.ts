@@ -218,7 +218,7 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
     expect((await servedEventually(controller, h, (l) => l.fingerprint === second.fingerprint)).fingerprint).toBe(second.fingerprint);
   });
 
-  it('cleans up after a renew killed mid-order: waits for its lease, garbage-collects the solver Ingress and tokens, issues', async () => {
+  it('cleans up after a renew killed mid-order: takes over its expired lease, garbage-collects the solver Ingress and tokens, issues', async () => {
     env.api.ensureNamespace('crash');
     const h = host('crash');
     env.api.create(ingress('crash', 'web', 'web-tls', [h]));
@@ -254,7 +254,8 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
 
     const r = await next.result;
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain('another pass is running; waiting for it to finish');
+    // Whether the next renew had to wait depends on how fast it started on this machine; taking
+    // over the killed holder's lease (not ignoring it) is what matters.
     expect(r.stderr).toMatch(/taking over an expired lease.*"previous":"renew-killed\b/);
     expect(r.json?.garbageCollected).toEqual(expect.arrayContaining([`Ingress ${leftovers[0]}`, expect.stringMatching(/^\d+ challenge token\(s\)$/)]));
     expect(r.json?.certificates[0]).toMatchObject({ result: 'issued' });
