@@ -572,24 +572,8 @@ export function kubeAuditPort(kube: Kube, opts: { selfNamespace?: string } = {})
   };
   const selfNamespace = opts.selfNamespace;
   if (selfNamespace !== undefined) {
-    port.loadFailures = async () => {
-      const state = new ConfigMapState(kube, selfNamespace);
-      const data = await state.readAll();
-      const out = new Map<string, FailureRecord>();
-      for (const [k, v] of Object.entries(data)) {
-        if (!k.startsWith('failure.')) continue;
-        try {
-          // The format runtime.ts writes: {failures, retryAfter (ISO), lastError}.
-          const r = JSON.parse(v) as { failures: number; retryAfter: string; lastError: string };
-          if (Number.isInteger(r.failures) && !Number.isNaN(Date.parse(r.retryAfter))) {
-            out.set(k, { failures: r.failures, retryAfter: new Date(r.retryAfter), lastError: r.lastError ?? '' });
-          }
-        } catch {
-          // A damaged record only loses its backoff, as in the pass.
-        }
-      }
-      return out;
-    };
+    const state = new ConfigMapState(kube, selfNamespace);
+    port.loadFailures = () => state.readFailures();
   }
   return port;
 }

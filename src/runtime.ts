@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import { AcmeIssuer, resolveDirectory } from './acme/issuer.js';
 import { configureAcmeTransport } from './acme/transport.js';
 import { parseDuration } from './core/annotations.js';
-import type { FailureRecord } from './core/secret.js';
 import { ConfigError } from './errors.js';
 import { MemoryChallengeStore } from './http/memory-store.js';
 import { startResponder, type Responder } from './http/responder.js';
@@ -18,7 +17,7 @@ import { Kube } from './kube/cluster.js';
 import { KubeEventRecorder } from './kube/events.js';
 import { PassLease } from './kube/lease.js';
 import { KubeRouting, type SelfCheckMode } from './kube/routing.js';
-import { SolverIngresses } from './kube/solver.js';
+import { solverIngressesFor } from './kube/solver.js';
 import { ConfigMapState } from './kube/state-store.js';
 import type { FailureStatePort, PassOptions, PassPorts } from './pass.js';
 import type { ChallengeEntry, ChallengeStore, Clock } from './ports.js';
@@ -121,17 +120,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
     log.info({ port: responder.address.port }, 'answering HTTP-01 challenges in this process too');
     store = new FanOutChallengeStore([configMapStore, local]);
   }
-  const solvers = new SolverIngresses(
-    kube,
-    {
-      namespace: cfg.selfNamespace,
-      serviceName: cfg.serviceName,
-      servicePort: cfg.servicePort,
-      pathType: cfg.solverPathType,
-      annotations: Object.fromEntries(cfg.solverAnnotations),
-    },
-    log,
-  );
+  const solvers = solverIngressesFor(kube, cfg, log);
   const routing = new KubeRouting(
     solvers,
     configMapStore,
@@ -145,20 +134,8 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   );
   const state = new ConfigMapState(kube, cfg.selfNamespace);
   const failures: FailureStatePort = {
-    load: async () => {
-      const out = new Map<string, FailureRecord>();
-      for (const [k, v] of Object.entries(await state.readAll())) {
-        if (!k.startsWith('failure.')) continue;
-        try {
-          const r = JSON.parse(v) as { failures: number; retryAfter: string; lastError: string };
-          out.set(k, { failures: r.failures, retryAfter: new Date(r.retryAfter), lastError: r.lastError });
-        } catch {
-          // A damaged record only loses its backoff.
-        }
-      }
-      return out;
-    },
-    save: (key, record) => state.write({ [key]: record ? JSON.stringify({ ...record, retryAfter: record.retryAfter.toISOString() }) : null }),
+    load: () => state.readFailures(),
+    save: (key, record) => state.writeFailure(key, record),
   };
   // A manual `kubectl exec … certkeeper renew` shares POD_NAME with the service in that pod: the
   // process id keeps their pass-lease identities apart, or each would take the other's lease as its own.

@@ -5,25 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Alert, AlertCode, AlertLevel } from '../core/alerts.js';
-import type { ObjectRef } from '../core/findings.js';
-import type { IngressRef } from '../core/ingress.js';
 import { IoError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** An Alert as JSON: dates as ISO strings. */
-export interface StoredAlert {
-  key: string;
-  level: AlertLevel;
-  code: AlertCode;
-  object: ObjectRef;
-  host?: string;
-  hosts: string[];
-  ingresses: IngressRef[];
-  summary: string;
-  message: string;
-  hint: string;
-  notAfter?: string;
-}
+export type StoredAlert = Omit<Alert, 'notAfter'> & { notAfter?: string };
 
 /** What one channel has acknowledged for one key: the last firing it delivered. */
 export interface ChannelDelivery {

@@ -11,12 +11,15 @@ import { CertkeeperError, ConfigError } from '../errors.js';
 import { ConfigMapChallengeStore } from '../kube/challenges.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { Kube } from '../kube/cluster.js';
-import { SolverIngresses } from '../kube/solver.js';
+import { solverIngressesFor } from '../kube/solver.js';
 import type { Logger } from '../log.js';
 import { formatFindings } from '../output/findings.js';
 import { clockWithOffset } from '../runtime.js';
 import { addSettings, loggerFor, type CliIo } from './common.js';
 import { exitCodeFor, LINT_EXIT } from './lint.js';
+
+/** The live probe's settings, shared with the cron service. */
+export const PROBE_SETTINGS = ['probe', 'probeAddress', 'probeHttpAddress', 'probeHttp01', 'caBundle', 'probeTimeout', 'probeConcurrency'] as const;
 
 const NAMES = [
   'kubeconfig',
@@ -27,13 +30,7 @@ const NAMES = [
   'ingressClass',
   'findingsOutput',
   'strict',
-  'probe',
-  'probeAddress',
-  'probeHttpAddress',
-  'probeHttp01',
-  'caBundle',
-  'probeTimeout',
-  'probeConcurrency',
+  ...PROBE_SETTINGS,
   'selfCheckTimeout',
   'selfNamespace',
   'serviceName',
@@ -181,17 +178,7 @@ export async function liveAuditOptions(cfg: LiveAuditSettings, kube: Kube, log: 
     if (cfg.probeHttpAddress) opts.probe.httpAddress = cfg.probeHttpAddress;
     if (caBundle !== undefined) opts.probe.caBundle = caBundle;
     if (cfg.probeHttp01 === 'on') {
-      const solvers = new SolverIngresses(
-        kube,
-        {
-          namespace: cfg.selfNamespace,
-          serviceName: cfg.serviceName,
-          servicePort: cfg.servicePort,
-          pathType: cfg.solverPathType,
-          annotations: Object.fromEntries(cfg.solverAnnotations),
-        },
-        log,
-      );
+      const solvers = solverIngressesFor(kube, cfg, log);
       opts.probe.http01 = { routing: { challenges: new ConfigMapChallengeStore(kube, cfg.selfNamespace), solvers }, waitMs: cfg.selfCheckTimeout };
     }
   }

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Alerting, buildNotifiers, ConfigMapAlertStateStore } from '../alerting.js';
 import { auditCluster, kubeAuditPort } from '../audit-live.js';
-import { liveAuditOptions } from './check.js';
+import { liveAuditOptions, PROBE_SETTINGS } from './check.js';
 import { onAcmeResponse } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
 import { ConfigMapChallengeLookup } from '../kube/challenges.js';
@@ -31,13 +31,7 @@ const SERVICE_SETTINGS = [
   'smtpPassword',
   'smtpFrom',
   'smtpTo',
-  'probe',
-  'probeAddress',
-  'probeHttpAddress',
-  'probeHttp01',
-  'caBundle',
-  'probeTimeout',
-  'probeConcurrency',
+  ...PROBE_SETTINGS,
 ] as const;
 const NAMES = [...CLUSTER_SETTINGS.filter((n) => n !== 'answerLocally'), ...SELECTION_SETTINGS, ...SERVICE_SETTINGS, 'adopt', 'renewBefore', 'concurrency'] as const;
 

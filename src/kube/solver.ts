@@ -63,3 +63,28 @@ export class SolverIngresses {
     return names;
   }
 }
+
+/** The solver settings as config.ts names them → SolverIngresses. */
+export function solverIngressesFor(
+  kube: Kube,
+  cfg: {
+    selfNamespace: string;
+    serviceName: string;
+    servicePort: number;
+    solverPathType: SolverOptions['pathType'];
+    solverAnnotations: readonly (readonly [string, string])[];
+  },
+  log: Logger,
+): SolverIngresses {
+  return new SolverIngresses(
+    kube,
+    {
+      namespace: cfg.selfNamespace,
+      serviceName: cfg.serviceName,
+      servicePort: cfg.servicePort,
+      pathType: cfg.solverPathType,
+      annotations: Object.fromEntries(cfg.solverAnnotations),
+    },
+    log,
+  );
+}
