@@ -3,14 +3,24 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { registerCheck } from './commands/check.js';
 import { EXIT, type CliIo } from './commands/common.js';
-import { registerIssue } from './commands/issue.js';
-import { LINT_EXIT, registerLint } from './commands/lint.js';
-import { registerRenew } from './commands/renew.js';
-import { registerRun } from './commands/run.js';
-import { registerServe } from './commands/serve.js';
-import { registerStatus } from './commands/status.js';
+import { LINT_EXIT } from './commands/lint.js';
+
+type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
+
+/**
+ * Commands load their modules only when used: the Kubernetes client alone costs most of a second
+ * at start-up, which `certkeeper issue` and `lint` have no use for. `--help` loads them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  issue: async () => (await import('./commands/issue.js')).registerIssue,
+  renew: async () => (await import('./commands/renew.js')).registerRenew,
+  lint: async () => (await import('./commands/lint.js')).registerLint,
+  check: async () => (await import('./commands/check.js')).registerCheck,
+  status: async () => (await import('./commands/status.js')).registerStatus,
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  run: async () => (await import('./commands/run.js')).registerRun,
+};
 
 export const VERSION = '0.1.0';
 
@@ -30,13 +40,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
   program.enablePositionalOptions();
-  registerIssue(program, io, setExit);
-  registerRenew(program, io, setExit);
-  registerLint(program, io, setExit);
-  registerCheck(program, io, setExit);
-  registerStatus(program, io, setExit);
-  registerServe(program, io, setExit);
-  registerRun(program, io, setExit);
+  const first = argv.find((a) => !a.startsWith('-'));
+  const versionOnly = first === undefined && argv.some((a) => a === '-V' || a === '--version') && !argv.some((a) => a === '-h' || a === '--help');
+  const names = versionOnly ? [] : first !== undefined && first in COMMANDS && first !== 'help' ? [first] : Object.keys(COMMANDS);
+  for (const name of names) (await (COMMANDS[name] as () => Promise<Register>)())(program, io, setExit);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {
@@ -61,6 +68,11 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // `certkeeper status | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const controller = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => controller.abort(new Error(`received ${sig}`)));

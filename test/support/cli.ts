@@ -1,9 +1,25 @@
 // Runs the built `certkeeper` binary as a real process, as users and the chart's pods do.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+/**
+ * dist/cli.js of the checkout this file belongs to. Found by walking up to package.json, so the
+ * same support code also works when compiled elsewhere (the demo and benchmarks run it from .tmp/).
+ */
+function findCli(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'certkeeper') return join(dir, 'dist', 'cli.js');
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the certkeeper checkout above test/support/cli.ts');
+    dir = up;
+  }
+}
+
+export const CLI = findCli();
 
 export interface CliResult {
   code: number | null;
