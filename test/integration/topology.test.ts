@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate, type CertInfo } from '../../src/core/cert.js';
 import { judgeServedCertificate } from '../../src/core/served.js';
-import { judgeHttp01, probeHttp01 } from '../../src/probe/http01.js';
 import { probeTls } from '../../src/probe/tls.js';
 import { createCert, tlsSecret } from '../support/certs.js';
 import { ingress, startClusterEnv, type ClusterEnv } from '../support/cluster-env.js';
