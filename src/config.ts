@@ -3,7 +3,7 @@
 // chart's values, --kebab-case as a flag, CERTKEEPER_SNAKE_CASE in the environment.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { isKeyType, KEY_TYPES, type KeyType } from './acme/keys.js';
+import { KEY_TYPES, type KeyType } from './core/annotations.js';
 import { parseDuration } from './core/annotations.js';
 import { ConfigError } from './errors.js';
 
@@ -82,8 +82,8 @@ const email: Parser<string> = (raw, flag) => {
 };
 
 const keyType: Parser<KeyType> = (raw, flag) => {
-  if (!isKeyType(raw)) throw new ConfigError(`${flag} must be one of ${KEY_TYPES.join(', ')}, got "${raw}"`);
-  return raw;
+  if (!(KEY_TYPES as readonly string[]).includes(raw)) throw new ConfigError(`${flag} must be one of ${KEY_TYPES.join(', ')}, got "${raw}"`);
+  return raw as KeyType;
 };
 
 const namespacedName: Parser<{ namespace: string; name: string }> = (raw, flag) => {
@@ -124,9 +124,11 @@ export const SETTINGS = {
   acmeCaBundle: { flag: '--acme-ca-bundle <file>', help: 'PEM file of extra roots to trust for the ACME server (private CAs, Pebble)', parse: str },
   acmePollInterval: {
     flag: '--acme-poll-interval <ms>',
-    help: 'first wait between order status polls, doubling up to 8x',
+    help: 'first wait between order status polls, doubling up to 32x',
     parse: int(10, 60_000),
-    default: 1000,
+    // Validation usually finishes within a second: 250, 500, 1000 ms … asks a handful of times
+    // more than a fixed 1 s would, and saves up to a second per order.
+    default: 250,
     hidden: true,
   },
   profile: { flag: '--profile <name>', help: 'ACME certificate profile to request (e.g. tlsserver, shortlived), when the CA offers profiles', parse: str },

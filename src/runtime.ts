@@ -153,7 +153,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
           challengeStore: store,
           ...(cfg.email ? { email: cfg.email } : {}),
           ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
-          polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 8, timeoutMs: 180_000 },
+          polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
           log,
         });
         issuers.set(url, i);

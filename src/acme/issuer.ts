@@ -30,7 +30,7 @@ export interface PollingOptions {
   timeoutMs: number;
 }
 
-export const DEFAULT_POLLING: PollingOptions = { intervalMs: 1000, maxIntervalMs: 8000, timeoutMs: 180_000 };
+export const DEFAULT_POLLING: PollingOptions = { intervalMs: 250, maxIntervalMs: 8000, timeoutMs: 180_000 };
 
 export interface IssuerOptions {
   directoryUrl: string;

@@ -8,7 +8,7 @@
 // transport errors with the URL and socket error, and never sleeps through a rate limit.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpsAgent } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import { CaUnreachableError } from '../errors.js';
 
@@ -126,7 +126,10 @@ export function configureAcmeTransport(opts: { caBundlePem?: string; serverError
   // A stalled CA must not hang a pass forever.
   instance.defaults.timeout = 30_000;
   if (opts.caBundlePem) {
-    instance.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, opts.caBundlePem], keepAlive: true });
+    // One secure context for every connection: with a `ca` option alone, Node builds a new one
+    // (parsing ~140 public roots) for each connection, which made 20 concurrent orders 4x slower.
+    const secureContext = createSecureContext({ ca: [...rootCertificates, opts.caBundlePem] });
+    instance.defaults.httpsAgent = new HttpsAgent({ secureContext, keepAlive: true });
   } else {
     instance.defaults.httpsAgent = new HttpsAgent({ keepAlive: true });
   }

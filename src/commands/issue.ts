@@ -102,7 +102,7 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
       challengeStore: store,
       ...(cfg.email ? { email: cfg.email } : {}),
       ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
-      polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 8, timeoutMs: 180_000 },
+      polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
       log,
     });
     const started = Date.now();
