@@ -1,0 +1,38 @@
+// `npm run bench:<name> [args]`: bootstrap a fresh clone (dependencies, pebble, dist/ for the
+// spawned `certkeeper` processes), compile src/, bench/ and test/support/ to .tmp/bench, and run
+// .tmp/bench/bench/<name>.js with the remaining arguments. Benchmarks run as compiled JavaScript
+// so that no TypeScript loader is part of what is measured.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootstrap, ROOT } from './bootstrap.mjs';
+
+const BENCHES = ['issue', 'pass', 'responder', 'probe', 'check'];
+const [name, ...rest] = process.argv.slice(2);
+if (!name || !BENCHES.includes(name)) {
+  console.error(`usage: node scripts/bench.mjs <${BENCHES.join('|')}> [args…]`);
+  process.exit(2);
+}
+
+try {
+  // Only issue and pass talk to a local Pebble.
+  bootstrap({ pebble: name !== 'responder' && name !== 'probe' && name !== 'check' });
+} catch (e) {
+  console.error(`certkeeper: ${e.message}`);
+  process.exit(1);
+}
+
+const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bench.json'], { cwd: ROOT, stdio: 'inherit' });
+if (tsc.status !== 0) {
+  console.error('certkeeper: compiling the benchmarks failed (tsc -p tsconfig.bench.json)');
+  process.exit(1);
+}
+
+const entry = join(ROOT, '.tmp', 'bench', 'bench', `${name}.js`);
+if (!existsSync(entry)) {
+  console.error(`certkeeper: ${entry} was not produced by tsc`);
+  process.exit(1);
+}
+// --expose-gc lets the benches settle the heap before reading memory figures.
+const r = spawnSync(process.execPath, ['--expose-gc', entry, ...rest], { cwd: ROOT, stdio: 'inherit' });
+process.exit(r.status ?? 1);
