@@ -1,6 +1,6 @@
 // PEM → facts about certificates. Pure: node:crypto's X509Certificate and KeyObject parse and
 // compare; nothing here reads files, the network or the clock.
-import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 
 export interface CertInfo {
   /** DNS names of the subjectAltName extension, lower-case, in certificate order. */
@@ -102,8 +102,45 @@ function infoOf(x: X509Certificate, pem: string): CertInfo {
   };
 }
 
-/** Parses the first certificate of a PEM bundle (the leaf) and the rest as its chain. */
+/**
+ * A small memo for pure, costly parses. A pass decides about and then audits every Secret, and the
+ * service repeats passes over the same Secrets: X.509 parsing and private-key parsing dominated a
+ * pass over 1,000 Secrets. Bounded, oldest first out; it never holds private keys, only results.
+ */
+class Memo<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string, compute: () => V): V {
+    const hit = this.map.get(key);
+    if (hit !== undefined) return hit;
+    const v = compute();
+    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value as string);
+    this.map.set(key, v);
+    return v;
+  }
+}
+
+const parsed = new Memo<CertInfo | CertParseError>(4096);
+const keyChecks = new Memo<KeyCheck>(4096);
+
+/**
+ * Parses the first certificate of a PEM bundle (the leaf) and the rest as its chain. The result is
+ * shared between callers with the same PEM: treat it as read-only.
+ */
 export function parseCertificate(pem: string): CertInfo {
+  const r = parsed.get(pem, () => {
+    try {
+      return Object.freeze(parseCertificateUncached(pem));
+    } catch (e) {
+      if (e instanceof CertParseError) return e;
+      throw e;
+    }
+  });
+  if (r instanceof CertParseError) throw r;
+  return r;
+}
+
+function parseCertificateUncached(pem: string): CertInfo {
   const blocks = splitPemCertificates(pem);
   if (blocks.length === 0) throw new CertParseError('no PEM certificate block ("-----BEGIN CERTIFICATE-----") found');
   const infos = blocks.map((b, i) => {
@@ -127,6 +164,12 @@ export type KeyCheck = { ok: true; keyType: string } | { ok: false; reason: 'Unp
 
 /** Does the private key (PKCS#8, PKCS#1 or SEC1 PEM) belong to the leaf certificate? */
 export function checkKeyMatches(certPem: string, keyPem: string): KeyCheck {
+  // Keyed by digests: the memo must not keep private key material around.
+  const key = `${createHash('sha256').update(certPem).digest('base64')}|${createHash('sha256').update(keyPem).digest('base64')}`;
+  return keyChecks.get(key, () => checkKeyMatchesUncached(certPem, keyPem));
+}
+
+function checkKeyMatchesUncached(certPem: string, keyPem: string): KeyCheck {
   let key: KeyObject;
   try {
     key = createPrivateKey(keyPem);
