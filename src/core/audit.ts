@@ -207,7 +207,7 @@ export function auditSecret(subject: AuditSubject, secret: unknown, opts: AuditO
   if (kind !== undefined) {
     add(
       'DefaultCertificateInSecret',
-      `Secret ${subject.namespace}/${subject.secretName} holds ${describeDefaultCertificate(kind)}, a placeholder no browser trusts`,
+      `Secret ${subject.namespace}/${subject.secretName} holds ${describeDefaultCertificate(kind)}, the controller's self-signed default that no browser trusts`,
       managed ? 'delete the Secret (or run certkeeper renew --adopt) so certkeeper issues a real certificate' : 'replace it with a certificate for the Ingress hosts',
     );
     return out;

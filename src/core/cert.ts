@@ -190,7 +190,7 @@ function checkKeyMatchesUncached(certPem: string, keyPem: string): KeyCheck {
 export type DefaultCertificateKind = 'IngressNginxFake' | 'TraefikDefault';
 
 /**
- * Recognises the placeholder certificates ingress controllers serve when they have no usable
+ * Recognises the default ("fake") certificates ingress controllers serve when they have no usable
  * Secret for a host. Browsers show them as "Kubernetes Ingress Controller Fake Certificate",
  * a name many users first read as an attack.
  */

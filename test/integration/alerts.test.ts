@@ -365,7 +365,7 @@ describe('webhook delivery', () => {
   });
 
   it('posts the Slack incoming-webhook shape', async () => {
-    const hook = await webhook({ path: '/services/T0000/B0000/XXXXXXXXXXXXXXXX' });
+    const hook = await webhook({ path: '/services/T04F8Q2KX/B07H3M9ZP1C/4xQv7RkL2nWp9TsYb3Jd8eFh' });
     const d = new AlertDispatcher({
       store: new MemoryAlertStateStore(),
       notifiers: [new WebhookNotifier({ url: hook.url, format: 'slack', name: 'slack' })],
@@ -406,7 +406,7 @@ describe('webhook delivery', () => {
     expect(text).toMatch(/http:\/\/127\.0\.0\.1:\d+\/\*\*\*/);
     expect(text).not.toContain('SECRET');
     expect(text).not.toContain(hook.url);
-    expect(redactUrl('https://hooks.slack.com/services/T000/B000/XXXX')).toBe('https://hooks.slack.com/services/***');
+    expect(redactUrl('https://hooks.slack.com/services/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')).toBe('https://hooks.slack.com/services/***');
     expect(redactUrl('https://user:pw@alerts.example.com/hook?token=abc')).toBe('https://alerts.example.com/***');
     expect(() => new WebhookNotifier({ url: 'not a url/SECRET' })).toThrow(/^the alert webhook URL is not a valid URL$/);
   });

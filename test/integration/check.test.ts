@@ -228,7 +228,7 @@ describe('certkeeper check --probe: what the controller serves', () => {
     const id = (c: TestCert) => ({ chainPem: c.chain, keyPem: c.key });
     sni = await startSniServer({
       byName: { [h('good')]: id(good), [h('stale')]: id(staleServed), [h('swapped')]: id(otherIngress) },
-      // Hosts without a usable Secret get the controller's placeholder, as ingress-nginx does.
+      // Hosts without a usable Secret get the controller's default fake certificate, as with ingress-nginx.
       fallback: id(ingressNginxFakeCertificate()),
     });
     servers.push(sni);

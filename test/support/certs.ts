@@ -1,6 +1,6 @@
 // Test certificate factory: X.509 certificates with any subject, issuer, SANs and dates,
 // self-signed or signed by a test CA (with intermediates), RSA or ECDSA keys, and look-alikes of
-// the placeholder certificates ingress controllers serve.
+// the default ("fake") certificates ingress controllers serve.
 //
 // Keys come from node:crypto and signatures are made by node:crypto; node-forge is used only to
 // encode the ASN.1 structure. That is what makes ECDSA possible (forge cannot sign with EC keys)

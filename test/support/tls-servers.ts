@@ -98,7 +98,7 @@ export function makeCa(cn: string, issuer?: TestCert, key?: TestKey): TestCert {
   return makeCert({ cn, o: 'certkeeper tests', isCA: true, notAfter: new Date(Date.now() + 3650 * DAY), ...(issuer ? { issuer } : {}), ...(key ? { key } : {}) });
 }
 
-/** A look-alike of ingress-nginx's placeholder, as browsers show it. */
+/** A look-alike of ingress-nginx's default fake certificate, as browsers show it. */
 export function fakeIngressNginxCert(key?: TestKey): TestCert {
   return makeCert({ cn: 'Kubernetes Ingress Controller Fake Certificate', o: 'Acme Co', sans: ['ingress.local'], notAfter: new Date(Date.now() + 365 * DAY), ...(key ? { key } : {}) });
 }

@@ -147,7 +147,7 @@ describe('defaultCertificateKind', () => {
     expect(describeDefaultCertificate('IngressNginxFake')).toContain('Kubernetes Ingress Controller Fake Certificate');
     expect(describeDefaultCertificate('TraefikDefault')).toContain('TRAEFIK DEFAULT CERT');
   });
-  it('the look-alikes match the real placeholders where it matters', () => {
+  it('the look-alikes match the real default certificates where it matters', () => {
     const nginx = parseCertificate(ingressNginxFakeCertificate().cert);
     expect(nginx).toMatchObject({ subjectO: 'Acme Co', subjectCN: 'Kubernetes Ingress Controller Fake Certificate', sans: ['ingress.local'], selfSigned: true });
     const traefik = parseCertificate(traefikDefaultCertificate().cert);
