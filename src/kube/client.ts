@@ -31,6 +31,14 @@ export function loadKubeConfig(opts: KubeConnectOptions): KubeConfig {
     kc.setCurrentContext(opts.context);
   }
   const cluster = kc.getCurrentCluster();
+  // With no kubeconfig and no in-cluster credentials, client-node quietly falls back to
+  // http://localhost:8080, and the user would only see "connection refused" there.
+  if (!opts.kubeconfig && cluster?.server === 'http://localhost:8080' && kc.getCurrentUser()?.name === 'user' && kc.contexts.length <= 1) {
+    throw new ConfigError(
+      'no kubeconfig found: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a pod with a ServiceAccount',
+      'pass --kubeconfig FILE or set KUBECONFIG (kubectl config view --raw > FILE writes one), or run certkeeper inside the cluster',
+    );
+  }
   if (!cluster) {
     throw new ConfigError('the kubeconfig has no current cluster', 'select one with --context, or set current-context in the kubeconfig');
   }
@@ -108,8 +116,10 @@ export function translateKubeError(e: unknown, r: RequestDescription, server?: s
   const err = e as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
   const code = err?.code ?? err?.cause?.code;
   if (code) {
+    // node-fetch says "request to URL failed, reason: connect ECONNREFUSED …": the reason is the news.
+    const reason = /reason: (.*)$/.exec(err.message)?.[1] ?? err.message;
     return new ClusterError(
-      `cannot reach the Kubernetes API${server ? ` at ${server}` : ''} to ${what}: ${code} ${err.message}`,
+      `cannot reach the Kubernetes API${server ? ` at ${server}` : ''} to ${what}: ${reason}`,
       { ...r },
       'check the kubeconfig server address and that the cluster is reachable from here',
       { cause: e },

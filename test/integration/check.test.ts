@@ -205,7 +205,7 @@ describe('certkeeper check: Secrets', () => {
     );
     const down = await runCertkeeper(['check', '--kubeconfig', unreachable]);
     expect(down.code).toBe(3);
-    expect(down.stderr).toMatch(/cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ to list (ingresses|secrets): ECONNREFUSED/);
+    expect(down.stderr).toMatch(/cannot reach the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ to list (ingresses|secrets): (connect )?ECONNREFUSED/);
   });
 });
 

@@ -1,7 +1,11 @@
 // `certkeeper renew` as a real process against Pebble and the in-process Kubernetes API.
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkKeyMatches, parseCertificate } from '../../src/core/cert.js';
+import { runCertkeeper } from '../support/cli.js';
 import { startClusterEnv, ingress, type ClusterEnv } from '../support/cluster-env.js';
 
 let env: ClusterEnv;
@@ -202,6 +206,19 @@ describe('certkeeper renew', () => {
       expect(r.stdout).toMatch(/hint: grant certkeeper's ServiceAccount "create" on secrets in locked/);
     } finally {
       undo();
+    }
+  });
+
+  it('says there is no kubeconfig, instead of failing to connect to localhost:8080', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'certkeeper-home-'));
+    try {
+      const r = await runCertkeeper(['renew'], { env: { HOME: home, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' } });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('no kubeconfig found');
+      expect(r.stderr).toMatch(/hint: pass --kubeconfig FILE or set KUBECONFIG/);
+      expect(r.stderr).not.toContain('localhost:8080');
+    } finally {
+      await rm(home, { recursive: true, force: true });
     }
   });
 });
