@@ -4,7 +4,6 @@
 // passes. It depends on the small ports below, not on @kubernetes/client-node; the Kubernetes
 // adapter for them is `kubeAuditPort` at the end of this file.
 import { randomBytes } from 'node:crypto';
-import type { V1Secret } from '@kubernetes/client-node';
 import type { CertificateState } from './core/alerts.js';
 import { auditSecret } from './core/audit.js';
 import { parseCertificate, type CertInfo } from './core/cert.js';
@@ -14,9 +13,6 @@ import { isRecord, viewIngress, type IngressRef } from './core/ingress.js';
 import { decide, renewAtFor, type Decision } from './core/policy.js';
 import { readFailureRecord, secretData, type FailureRecord, type SecretObject } from './core/secret.js';
 import { planTargets, type PlanOptions, type SecretUse, type Target } from './core/targets.js';
-import { listAllPages, PAGE_SIZE, statusCode } from './kube/client.js';
-import type { Kube } from './kube/cluster.js';
-import { ConfigMapState } from './kube/state-store.js';
 import { failureKey } from './pass.js';
 import type { ChallengeStore } from './ports.js';
 import {
@@ -527,53 +523,4 @@ async function probeHttp01Reachability(result: LiveAuditResult, targets: readonl
       });
     }
   }
-}
-
-// ---- the Kubernetes adapter ----------------------------------------------------------------------
-
-function plain<T>(obj: unknown): T {
-  return JSON.parse(JSON.stringify(obj)) as T;
-}
-
-/** The audit's cluster port on client-node. */
-export function kubeAuditPort(kube: Kube, opts: { selfNamespace?: string } = {}): AuditClusterPort {
-  const listNamed = async (name: string, namespace: string | undefined): Promise<SecretObject[]> => {
-    const fieldSelector = `metadata.name=${name}`;
-    const items = await listAllPages<V1Secret>(
-      namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
-      (cont) =>
-        namespace
-          ? kube.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) })
-          : kube.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }),
-      kube.server,
-    );
-    return items.map((s) => plain<SecretObject>(s));
-  };
-  const port: AuditClusterPort = {
-    listIngresses: (namespace) => kube.listIngresses(namespace),
-    listTlsSecrets: (namespace) => kube.listTlsSecrets(namespace),
-    listSecretsNamed: async (name, namespaces) => {
-      try {
-        return await listNamed(name, undefined);
-      } catch (e) {
-        if (statusCode(e) !== 403) throw e;
-      }
-      // Namespace-scoped RBAC: look where the Ingresses are; copies elsewhere stay unknown.
-      const out: SecretObject[] = [];
-      for (const ns of namespaces) {
-        try {
-          out.push(...(await listNamed(name, ns)));
-        } catch (e) {
-          if (statusCode(e) !== 403) throw e;
-        }
-      }
-      return out;
-    },
-  };
-  const selfNamespace = opts.selfNamespace;
-  if (selfNamespace !== undefined) {
-    const state = new ConfigMapState(kube, selfNamespace);
-    port.loadFailures = () => state.readFailures();
-  }
-  return port;
 }

@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { CommanderError, type Command } from 'commander';
 import { resolveDirectory } from '../acme/issuer.js';
-import { auditCluster, kubeAuditPort, type AuditClusterOptions, type LiveAuditResult } from '../audit-live.js';
+import { auditCluster, type AuditClusterOptions, type LiveAuditResult } from '../audit-live.js';
+import { kubeAuditPort } from '../kube/audit-port.js';
 import { resolveSettings } from '../config.js';
 import { FINDINGS } from '../core/findings.js';
 import { CertkeeperError, ConfigError } from '../errors.js';

@@ -1,7 +1,8 @@
 // `certkeeper run`: the cron service the Helm chart runs. See src/service.ts.
 import type { Command } from 'commander';
 import { Alerting, buildNotifiers, ConfigMapAlertStateStore } from '../alerting.js';
-import { auditCluster, kubeAuditPort } from '../audit-live.js';
+import { auditCluster } from '../audit-live.js';
+import { kubeAuditPort } from '../kube/audit-port.js';
 import { liveAuditOptions, PROBE_SETTINGS } from './check.js';
 import { onAcmeResponse } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';

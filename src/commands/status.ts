@@ -3,7 +3,8 @@
 // that `renew` would replace (or the other way round).
 import type { Command } from 'commander';
 import { resolveDirectory } from '../acme/issuer.js';
-import { auditCluster, kubeAuditPort, type AuditClusterOptions } from '../audit-live.js';
+import { auditCluster, type AuditClusterOptions } from '../audit-live.js';
+import { kubeAuditPort } from '../kube/audit-port.js';
 import { resolveSettings } from '../config.js';
 import { loadKubeConfig } from '../kube/client.js';
 import { Kube } from '../kube/cluster.js';

@@ -86,8 +86,12 @@ export class Kube {
   // Secrets -----------------------------------------------------------------------------------
 
   /** Every kubernetes.io/tls Secret (field selector on type: no Opaque Secrets are read). */
-  async listTlsSecrets(namespace?: string): Promise<SecretObject[]> {
-    const fieldSelector = `type=${TLS_SECRET_TYPE}`;
+  listTlsSecrets(namespace?: string): Promise<SecretObject[]> {
+    return this.listSecrets(`type=${TLS_SECRET_TYPE}`, namespace);
+  }
+
+  /** Secrets matching a field selector, in one namespace or all, page by page. */
+  async listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
     const items = await listAllPages<V1Secret>(
       namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
       (cont) =>
