@@ -23,7 +23,7 @@ import { renewAtFor } from '../src/core/policy.js';
 import { buildTlsSecret } from '../src/core/secret.js';
 import { createLogger } from '../src/log.js';
 import { runPass, type PassResult } from '../src/pass.js';
-import { createKubeRuntime, passOptionsBase } from '../src/runtime.js';
+import { createKubeRuntime, passOptionsFrom } from '../src/runtime.js';
 import { createCA, generateTestKey } from '../test/support/certs.js';
 import { ingress } from '../test/support/cluster-env.js';
 import { startKubeApi, type KubeApi, type RequestRecord } from '../test/support/kube-api/index.js';
@@ -70,7 +70,7 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
     for (let i = 0; i < req.passes; i++) {
       const cpu0 = process.cpuUsage();
       const t = performance.now();
-      const result: PassResult = await runPass(runtime.ports, { ...passOptionsBase(runtime.directoryUrl), concurrency: cfg.concurrency });
+      const result: PassResult = await runPass(runtime.ports, passOptionsFrom(runtime.directoryUrl, cfg));
       const wallMs = performance.now() - t;
       const cpu = process.cpuUsage(cpu0);
       const results: Record<string, number> = {};

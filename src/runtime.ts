@@ -183,6 +183,29 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   return runtime;
 }
 
-export function passOptionsBase(directoryUrl: string): Pick<PassOptions, 'directoryUrl' | 'resolveDirectory'> {
-  return { directoryUrl, resolveDirectory };
+/** The settings `renew` and `run` share, as PassOptions. */
+export function passOptionsFrom(
+  directoryUrl: string,
+  cfg: {
+    concurrency: number;
+    force?: boolean;
+    dryRun?: boolean;
+    adopt?: boolean;
+    renewBefore?: number | undefined;
+    allIngresses?: boolean;
+    ingressClass?: string | undefined;
+    namespace?: string | undefined;
+    ingress?: { namespace: string; name: string } | undefined;
+  },
+): PassOptions {
+  const opts: PassOptions = { directoryUrl, resolveDirectory, concurrency: cfg.concurrency };
+  if (cfg.force) opts.force = true;
+  if (cfg.dryRun) opts.dryRun = true;
+  if (cfg.adopt) opts.adopt = true;
+  if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
+  if (cfg.allIngresses) opts.allIngresses = true;
+  if (cfg.ingressClass) opts.ingressClass = cfg.ingressClass;
+  if (cfg.namespace) opts.namespace = cfg.namespace;
+  if (cfg.ingress) opts.ingress = cfg.ingress;
+  return opts;
 }

@@ -4,8 +4,8 @@ import type { Command } from 'commander';
 import { resolveSettings } from '../config.js';
 import { recordOutcomeEvents } from '../listeners.js';
 import { formatPassJson, formatPassText } from '../output/pass.js';
-import { runPass, type PassOptions } from '../pass.js';
-import { createKubeRuntime, passOptionsBase, type KubeRuntime } from '../runtime.js';
+import { runPass } from '../pass.js';
+import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../runtime.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
 export const CLUSTER_SETTINGS = [
@@ -70,15 +70,7 @@ export async function runRenew(flags: Record<string, unknown>, io: CliIo): Promi
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
     runtime = await createKubeRuntime(cfg, log);
-    const opts: PassOptions = { ...passOptionsBase(runtime.directoryUrl), concurrency: cfg.concurrency };
-    if (cfg.force) opts.force = true;
-    if (cfg.dryRun) opts.dryRun = true;
-    if (cfg.adopt) opts.adopt = true;
-    if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
-    if (cfg.allIngresses) opts.allIngresses = true;
-    if (cfg.ingressClass) opts.ingressClass = cfg.ingressClass;
-    if (cfg.namespace) opts.namespace = cfg.namespace;
-    if (cfg.ingress) opts.ingress = cfg.ingress;
+    const opts = passOptionsFrom(runtime.directoryUrl, cfg);
     const result = await runPass(runtime.ports, opts);
     if (!result.dryRun) await recordOutcomeEvents(result.outcomes, runtime.events);
     io.stdout(cfg.output === 'json' ? formatPassJson(result) : formatPassText(result));

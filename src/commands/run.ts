@@ -9,8 +9,7 @@ import { resolveSettings } from '../config.js';
 import { ConfigMapChallengeLookup } from '../kube/challenges.js';
 import { LeaderElector } from '../kube/leader.js';
 import { Metrics } from '../metrics.js';
-import type { PassOptions } from '../pass.js';
-import { createKubeRuntime, passOptionsBase, type KubeRuntime } from '../runtime.js';
+import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../runtime.js';
 import { CertkeeperService, checkSchedule } from '../service.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 import { CLUSTER_SETTINGS, SELECTION_SETTINGS } from './renew.js';
@@ -64,13 +63,7 @@ export async function runService(flags: Record<string, unknown>, io: CliIo): Pro
     onAcmeResponse((status) => metrics.acmeRequest(status));
     const notifiers = buildNotifiers(cfg, log, runtime.events);
     const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), notifiers, log, intervalMs);
-    const pass: PassOptions = { ...passOptionsBase(runtime.directoryUrl), concurrency: cfg.concurrency };
-    if (cfg.adopt) pass.adopt = true;
-    if (cfg.renewBefore !== undefined) pass.renewBeforeMs = cfg.renewBefore;
-    if (cfg.allIngresses) pass.allIngresses = true;
-    if (cfg.ingressClass) pass.ingressClass = cfg.ingressClass;
-    if (cfg.namespace) pass.namespace = cfg.namespace;
-    if (cfg.ingress) pass.ingress = cfg.ingress;
+    const pass = passOptionsFrom(runtime.directoryUrl, cfg);
     const lookup = new ConfigMapChallengeLookup(runtime.kube, cfg.selfNamespace, log);
     // The elector reports leadership to the service, which is created right after it.
     const holder: { service?: CertkeeperService } = {};
