@@ -3,6 +3,7 @@
 // ACME adapter and the clock are passed in.
 import type { Logger } from 'pino';
 import type { IssuedCertificate, IssueRequest } from './acme/issuer.js';
+import { mapBounded } from './bounded.js';
 import { auditSecret } from './core/audit.js';
 import type { CertInfo } from './core/cert.js';
 import { describeObject, finding, type Finding } from './core/findings.js';
@@ -115,19 +116,6 @@ const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export const failureKey = (t: { namespace: string; secretName: string }) => `failure.${t.namespace}.${t.secretName}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs `fn` over items with at most `limit` at a time, keeping results in input order. */
-async function bounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return out;
-}
 
 export async function runPass(ports: PassPorts, opts: PassOptions): Promise<PassResult> {
   const startedAt = ports.clock();
@@ -180,7 +168,7 @@ class Pass {
       log.warn({ code: f.code, object: describeObject(f.object), host: f.host, hint: f.hint }, f.message);
     }
 
-    const outcomes = await bounded(plan.targets, opts.concurrency ?? 5, (target) => this.handle(target, byName, failures));
+    const outcomes = await mapBounded(plan.targets, opts.concurrency ?? 5, (target) => this.handle(target, byName, failures));
     const findings = [...plan.findings, ...this.issueFindings];
     // Audit what each Target's Secret holds now (after the writes), with the same checks as `check`.
     for (const o of outcomes) {

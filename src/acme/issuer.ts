@@ -5,16 +5,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
 import type { Logger } from 'pino';
+import { CA_DIRECTORIES } from '../core/annotations.js';
 import { parseCertificate, type CertInfo, splitPemCertificates } from '../core/cert.js';
 import { AcmeError, CaUnreachableError } from '../errors.js';
 import type { AccountStore, ChallengeEntry, ChallengeStore, StoredAccount } from '../ports.js';
 import { createCsr, generatePrivateKey, type KeyType } from './keys.js';
 import { takeLastProblem, withAcmeContext, type ProblemRecord } from './transport.js';
 
-export const DIRECTORIES = {
-  production: 'https://acme-v02.api.letsencrypt.org/directory',
-  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
-} as const;
+/** Let's Encrypt's directories by name (the same table annotations use). */
+export const DIRECTORIES = CA_DIRECTORIES;
 
 /** `staging`, `production` or a URL → the directory URL. */
 export function resolveDirectory(value: string): string {

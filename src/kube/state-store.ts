@@ -6,10 +6,6 @@ import { MANAGED_LABELS } from './challenges.js';
 
 export const STATE_CONFIGMAP = 'certkeeper-state';
 
-/** ConfigMap keys allow [-._a-zA-Z0-9]; namespaces and names fit, with "." as the separator. */
-export function stateKey(kind: string, namespace: string, name: string): string {
-  return `${kind}.${namespace}.${name}`;
-}
 
 export class ConfigMapState {
   constructor(

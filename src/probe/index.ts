@@ -1,5 +1,7 @@
 // What the ingress controller really serves: TLS per SNI name, the HTTP-01 path, and a bounded
 // fan-out over many hosts.
+import { mapBounded } from '../bounded.js';
+
 export { probeTls, type TlsProbeOptions } from './tls.js';
 export {
   ACME_CHALLENGE_PATH,
@@ -34,20 +36,10 @@ export const DEFAULT_PROBE_CONCURRENCY = 20;
  * Runs `fn` over `items` with at most `concurrency` calls in flight; results keep the input order.
  * A rejection rejects the whole run (the probes themselves never throw: they return failures).
  */
-export async function probeAll<T, R>(
+export function probeAll<T, R>(
   items: readonly T[],
   fn: (item: T, index: number) => Promise<R>,
   concurrency: number = DEFAULT_PROBE_CONCURRENCY,
 ): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T, i);
-    }
-  };
-  const n = Math.max(1, Math.min(Math.floor(concurrency) || 1, items.length));
-  await Promise.all(Array.from({ length: n }, () => worker()));
-  return results;
+  return mapBounded(items, concurrency, fn);
 }
