@@ -1,7 +1,8 @@
-// Makes a fresh clone runnable: npm dependencies and Debian's pebble (the ACME test CA), then the
-// build. Used by `npm test`, `npm run demo` and the benchmarks, so each works on a fresh machine.
+// Makes a fresh clone runnable: npm dependencies, Debian's pebble 2.4 (the old-CA peer), Debian
+// sid's pebble 2.10 and lego 4.35 (the main ACME peer, and the current lego for benchmarks), then
+// the build. Used by `npm test`, `npm run demo` and the benchmarks, so each works on a fresh machine.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,13 +52,56 @@ export function ensurePebble() {
   if (!pebblePath()) throw new Error('apt-get installed pebble but no pebble binary was found');
 }
 
+/** Where sid's packages are unpacked (`dpkg -x`): .tools/sid/usr/bin/{pebble,pebble-challtestsrv,lego}. */
+export const SID_ROOT = join(ROOT, '.tools', 'sid');
+export const SID_PACKAGES = ['pebble', 'lego'];
+
+export function sidBinary(name) {
+  const p = join(SID_ROOT, 'usr', 'bin', name);
+  return existsSync(p) ? p : undefined;
+}
+
+/**
+ * Debian sid's pebble (2.10: profiles, ARI, no CN) and lego (4.35: ARI on by default) depend on
+ * libc only and run on Debian 12. They are fetched with the ordinary apt client into a private
+ * lists and cache folder (never the system's apt state; no root needed) and unpacked with dpkg -x.
+ */
+export function ensureSidTools() {
+  if (SID_PACKAGES.every((p) => sidBinary(p))) return;
+  const apt = join(ROOT, '.tools', 'apt');
+  const dirs = { lists: join(apt, 'lists'), cache: join(apt, 'cache'), debs: join(apt, 'debs') };
+  for (const d of [join(dirs.lists, 'partial'), join(dirs.cache, 'archives', 'partial'), dirs.debs]) mkdirSync(d, { recursive: true });
+  const sources = join(apt, 'sources.list');
+  writeFileSync(sources, 'deb http://deb.debian.org/debian sid main\n');
+  const opts = [
+    '-q',
+    '-o', `Dir::Etc::sourcelist=${sources}`,
+    '-o', 'Dir::Etc::sourceparts=-',
+    '-o', `Dir::State::Lists=${dirs.lists}`,
+    '-o', `Dir::Cache=${dirs.cache}`,
+    '-o', 'Debug::NoLocking=1',
+    // apt drops to the _apt user for downloads, which cannot write into a root-owned checkout.
+    '-o', 'APT::Sandbox::User=root',
+  ];
+  console.error(`certkeeper: fetching Debian sid's ${SID_PACKAGES.join(' and ')} into ${SID_ROOT} (private apt lists; the system's apt state is untouched)`);
+  run('apt-get', [...opts, 'update'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const f of readdirSync(dirs.debs)) rmSync(join(dirs.debs, f));
+  run('apt-get', [...opts, 'download', ...SID_PACKAGES], { cwd: dirs.debs, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (const f of readdirSync(dirs.debs).filter((f) => f.endsWith('.deb'))) run('dpkg', ['-x', join(dirs.debs, f), SID_ROOT]);
+  const missing = SID_PACKAGES.filter((p) => !sidBinary(p));
+  if (missing.length > 0) throw new Error(`unpacked Debian sid's packages but ${missing.join(', ')} is missing under ${SID_ROOT}/usr/bin`);
+}
+
 export function build() {
   run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
 }
 
 export function bootstrap({ pebble = true } = {}) {
   ensureDependencies();
-  if (pebble) ensurePebble();
+  if (pebble) {
+    ensurePebble();
+    ensureSidTools();
+  }
   build();
 }
 
