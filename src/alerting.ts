@@ -2,11 +2,13 @@
 // (dedupe, per-channel delivery) → log, Kubernetes Events, webhook, email.
 import type { Logger } from 'pino';
 import { AlertDispatcher, EmailNotifier, EventNotifier, LogNotifier, parseAlertState, serializeAlertState, WebhookNotifier } from './alerts/index.js';
-import type { AlertState, AlertStateStore, EventRecorder, Notifier } from './alerts/index.js';
+import type { AlertState, AlertStateStore, Notifier } from './alerts/index.js';
 import { evaluateAlerts, type Alert, type CertificateState } from './core/alerts.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, errorMessage } from './errors.js';
 import type { ConfigMapState } from './kube/state-store.js';
+import type { PassListener, PassReport } from './listeners.js';
 import type { PassResult } from './pass.js';
+import type { EventRecorder } from './ports.js';
 
 export interface AlertChannelConfig {
   webhookUrl?: string | undefined;
@@ -103,21 +105,36 @@ export class Alerting {
   }
 
   /** Evaluates and delivers; never throws (a failing alert channel must not fail the pass). */
-  async afterPass(result: PassResult | undefined, opts: { now: Date; lastSuccessfulPass?: Date; watchingSince: Date }): Promise<Alert[]> {
+  async afterPass(report: PassReport, opts: { lastSuccessfulPass?: Date | undefined; watchingSince: Date }): Promise<Alert[]> {
+    const { result, now } = report;
     const input: Parameters<typeof evaluateAlerts>[0] = {
       certificates: result ? certificateStates(result) : [],
-      findings: result?.findings ?? [],
+      findings: report.findings,
       watchingSince: opts.watchingSince,
-      now: opts.now,
+      now,
     };
     if (opts.lastSuccessfulPass) input.lastSuccessfulPass = opts.lastSuccessfulPass;
     const alerts = evaluateAlerts(input, this.scheduleIntervalMs ? { scheduleIntervalMs: this.scheduleIntervalMs } : {});
     try {
       // Without a pass result we did not see the certificates: keep their alerts as they are.
-      await this.dispatcher.dispatch(alerts, { now: opts.now, complete: result !== undefined });
+      await this.dispatcher.dispatch(alerts, { now, complete: result !== undefined });
     } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'alert delivery failed; the next pass retries');
+      this.log.error({ err: errorMessage(e) }, 'alert delivery failed; the next pass retries');
     }
     return alerts;
+  }
+
+  /**
+   * The pass listener: alerts after every pass. `history` says since when passes are watched and
+   * when the last one succeeded (NoSuccessfulPass); `onAlerts` hears what fires (metrics).
+   */
+  listener(history: () => { watchingSince: Date; lastSuccessfulPass?: Date | undefined }, onAlerts?: (alerts: readonly Alert[]) => void): PassListener {
+    return {
+      name: 'alerts',
+      afterPass: async (report) => {
+        const alerts = await this.afterPass(report, history());
+        onAlerts?.(alerts);
+      },
+    };
   }
 }

@@ -1,58 +1,32 @@
 // The live audit: what the cluster holds (Ingresses, Secrets) and, with a probe, what the ingress
 // controller really serves, as Findings plus one row per certificate. `check`, `status` and the cron
 // service share it, so a certificate that `status` calls Valid is one `renew` skips and `check`
-// passes. It depends on the small ports below, not on @kubernetes/client-node; the Kubernetes
-// adapter for them is `kubeAuditPort` at the end of this file.
-import { randomBytes } from 'node:crypto';
+// passes: rows come from the same `decide`, findings from the same audit chain (core/checks.ts).
+// It depends on ports (src/ports.ts) and the routing orchestrator, never on client-node.
 import type { CertificateState } from './core/alerts.js';
-import { auditSecret } from './core/audit.js';
-import { parseCertificate, type CertInfo } from './core/cert.js';
+import { resolveDirectory } from './core/annotations.js';
+import type { CertInfo } from './core/cert.js';
+import { auditSecret } from './core/checks.js';
 import { describeObject, finding, type Finding, type ObjectRef } from './core/findings.js';
 import { canonicalHost, checkHost } from './core/hosts.js';
 import { isRecord, viewIngress, type IngressRef } from './core/ingress.js';
-import { decide, renewAtFor, type Decision } from './core/policy.js';
-import { readFailureRecord, secretData, type FailureRecord, type SecretObject } from './core/secret.js';
-import { planTargets, type PlanOptions, type SecretUse, type Target } from './core/targets.js';
-import { failureKey } from './pass.js';
-import type { ChallengeStore } from './ports.js';
+import { decide, type Decision } from './core/policy.js';
+import { renewalPlan } from './core/renewal.js';
+import { failureKey, leafOf, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
+import { listNamespaceOf, planTargets, type PlanOptions, type SecretUse, type Selection, type Target } from './core/targets.js';
+import { DAY, isoSeconds } from './core/time.js';
+import { errorMessage } from './errors.js';
+import type { AuditClusterPort } from './ports.js';
 import {
   describeAddress,
-  judgeHttp01,
   judgeNoSniCertificate,
   judgeServedCertificate,
   probeAll,
-  probeHttp01,
   probeTls,
-  type Http01ProbeResult,
   type ProbeAddress,
   type TlsProbeResult,
 } from './probe/index.js';
-
-// ---- ports ---------------------------------------------------------------------------------------
-
-/** The cluster reads of an audit: paginated lists only, never one GET per object. */
-export interface AuditClusterPort {
-  listIngresses(namespace?: string): Promise<unknown[]>;
-  /** kubernetes.io/tls Secrets (a field selector on type keeps Opaque Secrets out of memory). */
-  listTlsSecrets(namespace?: string): Promise<SecretObject[]>;
-  /**
-   * Secrets of any type named `name`. Adapters should search every namespace (that is how a copy
-   * in the wrong namespace is found); `namespaces` are where the Ingresses needing it live, the
-   * minimum to search when cluster-wide reads are forbidden.
-   */
-  listSecretsNamed(name: string, namespaces: readonly string[]): Promise<SecretObject[]>;
-  /** Failure records of Targets that have no Secret to carry them (certkeeper's state ConfigMap). */
-  loadFailures?(): Promise<Map<string, FailureRecord>>;
-}
-
-/** What the HTTP-01 reachability probe needs: the challenge store and solver Ingresses. */
-export interface ProbeRoutingPort {
-  challenges: ChallengeStore;
-  solvers: {
-    create(hosts: readonly string[], ingressClass: string | undefined, target: string, tokens?: readonly string[]): Promise<string>;
-    remove(name: string): Promise<void>;
-  };
-}
+import type { ChallengeRouting, ProbeRouteItem } from './routing.js';
 
 export interface LiveProbeOptions {
   /** TLS probes connect here instead of each Ingress's status.loadBalancer address on port 443. */
@@ -66,18 +40,18 @@ export interface LiveProbeOptions {
   concurrency: number;
   /** HTTP-01 reachability of managed hosts; omitted → TLS only. */
   http01?: {
-    routing: ProbeRoutingPort;
-    /** How long the controller gets to route the new solver Ingress before failures count. */
+    routing: Pick<ChallengeRouting, 'probe'>;
+    /** How long the controller gets to route the new solver route before failures count. */
     waitMs: number;
     intervalMs?: number;
   };
 }
 
-export interface AuditClusterOptions extends Pick<PlanOptions, 'namespace' | 'ingress' | 'allIngresses' | 'ingressClass'> {
+export interface AuditClusterOptions {
   now: Date;
+  selection?: Selection;
   /** The service-wide ACME directory; with it, a CA switch shows as RenewalDue like `renew` sees it. */
   directoryUrl?: string;
-  resolveDirectory?: (value: string) => string;
   /** Service-wide renewBefore; a Target's annotation wins (as in `renew`). */
   renewBeforeMs?: number;
   probe?: LiveProbeOptions;
@@ -118,32 +92,25 @@ export interface LiveAuditResult {
   notes: string[];
 }
 
-const DAY = 86_400_000;
-const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const keyOf = (x: { namespace: string; secretName: string }) => `${x.namespace}/${x.secretName}`;
 const refKey = (r: IngressRef) => `${r.namespace}/${r.name}`;
-const errorText = (e: unknown): string => (e as Error)?.message ?? String(e);
 
 // ---- the audit -----------------------------------------------------------------------------------
 
 export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOptions): Promise<LiveAuditResult> {
   const notes: string[] = [];
-  const listNamespace = opts.ingress?.namespace ?? opts.namespace;
+  const listNamespace = listNamespaceOf(opts.selection);
   const [ingresses, tlsSecrets, stored] = await Promise.all([
     port.listIngresses(listNamespace),
     port.listTlsSecrets(listNamespace),
     port.loadFailures
       ? port.loadFailures().catch((e: unknown) => {
-          notes.push(`failure records of certificates without a Secret were not read: ${errorText(e)}`);
+          notes.push(`failure records of certificates without a Secret were not read: ${errorMessage(e)}`);
           return new Map<string, FailureRecord>();
         })
       : Promise.resolve(new Map<string, FailureRecord>()),
   ]);
-  const planOpts: PlanOptions = { includeUnmanaged: true };
-  if (opts.allIngresses) planOpts.allIngresses = true;
-  if (opts.ingressClass !== undefined) planOpts.ingressClass = opts.ingressClass;
-  if (opts.namespace !== undefined) planOpts.namespace = opts.namespace;
-  if (opts.ingress !== undefined) planOpts.ingress = opts.ingress;
+  const planOpts: PlanOptions = { ...opts.selection, includeUnmanaged: true };
   const plan = planTargets(ingresses, planOpts);
 
   const secrets = new Map<string, SecretObject>();
@@ -202,7 +169,7 @@ function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
     return finding(
       'IssuanceBackoff',
       ref,
-      `issuing a certificate for ${target.hosts.join(', ')} failed (${attempts}); the next attempt is at ${iso(f.retryAfter)}. Last error: ${f.lastError}`,
+      `issuing a certificate for ${target.hosts.join(', ')} failed (${attempts}); the next attempt is at ${isoSeconds(f.retryAfter)}. Last error: ${f.lastError}`,
       `fix the cause named by the last error, then run \`${retry}\` to retry now`,
     );
   }
@@ -212,16 +179,6 @@ function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
     `issuing a certificate for ${target.hosts.join(', ')} failed (${attempts}; the next pass retries). Last error: ${f.lastError}`,
     `fix the cause named by the last error; \`${retry}\` retries now and explains every step`,
   );
-}
-
-function leafOf(secret: SecretObject | undefined): CertInfo | undefined {
-  const crt = secretData(secret, 'tls.crt');
-  if (!crt?.trim()) return undefined;
-  try {
-    return parseCertificate(crt);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The state of one certificate, from the same `decide` that `renew` runs. */
@@ -258,7 +215,7 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     row.state = 'NotManaged';
     row.reason = 'NotManaged';
     row.message = secret
-      ? `used by Ingress ${row.ingresses.map(refKey).join(', ')}, which certkeeper does not manage${info ? `; ${info.notAfter <= now ? 'expired' : 'valid until'} ${iso(info.notAfter)}` : ''}`
+      ? `used by Ingress ${row.ingresses.map(refKey).join(', ')}, which certkeeper does not manage${info ? `; ${info.notAfter <= now ? 'expired' : 'valid until'} ${isoSeconds(info.notAfter)}` : ''}`
       : `Secret ${keyOf(use)} does not exist; Ingress ${row.ingresses.map(refKey).join(', ')} is not managed by certkeeper`;
     return row;
   }
@@ -268,9 +225,9 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     row.message = 'certkeeper cannot issue for this Secret as configured (an invalid certkeeper.dev/ca or too many names); see `certkeeper check`';
     return row;
   }
-  if (info) row.renewAt = renewAtFor(info, renewBeforeMs);
+  if (info) row.renewAt = renewalPlan(info, renewBeforeMs).renewAt;
 
-  const issuerUrl = target.settings.ca && opts.resolveDirectory ? opts.resolveDirectory(target.settings.ca) : (opts.directoryUrl ?? secret?.metadata.annotations?.['certkeeper.dev/issuer'] ?? '');
+  const issuerUrl = target.settings.ca ? resolveDirectory(target.settings.ca) : (opts.directoryUrl ?? secret?.metadata.annotations?.['certkeeper.dev/issuer'] ?? '');
   const input: Parameters<typeof decide>[0] = { target, secret, now, issuerUrl };
   if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
   if (failure) input.failure = failure;
@@ -426,25 +383,17 @@ async function probeLive(
     if (r) result.findings.push(...judgeNoSniCertificate({ served: r, object: { kind: 'LoadBalancer', name: describeAddress(j.address) }, now }));
   }
 
-  if (probe.http01) await probeHttp01Reachability(result, targets, facts, probe, opts);
+  if (probe.http01) await probeHttp01Reachability(result, targets, facts, probe);
 }
 
 /**
- * Publishes a probe token and a solver Ingress for the hosts certkeeper manages, fetches the
- * challenge URL through the controller like the CA would, and removes both again, also on failure.
- * Only managed hosts are routed: a solver rule for someone else's host would briefly take
- * /.well-known/acme-challenge/ away from their ACME client.
+ * HTTP-01 reachability of the hosts certkeeper manages, through the routing orchestrator: a probe
+ * token, a solver route per kind and class, the one reachability loop, and cleanup.
  */
-async function probeHttp01Reachability(result: LiveAuditResult, targets: readonly Target[], facts: Map<string, IngressFacts>, probe: LiveProbeOptions, opts: AuditClusterOptions): Promise<void> {
+async function probeHttp01Reachability(result: LiveAuditResult, targets: readonly Target[], facts: Map<string, IngressFacts>, probe: LiveProbeOptions): Promise<void> {
   const http01 = probe.http01;
   if (!http01) return;
-  interface Item {
-    host: string;
-    ingressRef: ObjectRef;
-    ingressClass: string | undefined;
-    address: ProbeAddress;
-  }
-  const items = new Map<string, Item>();
+  const items = new Map<string, ProbeRouteItem>();
   for (const t of targets) {
     for (const host of t.hosts) {
       const f = ingressFor(t, host, facts);
@@ -453,74 +402,19 @@ async function probeHttp01Reachability(result: LiveAuditResult, targets: readonl
       const address = probe.httpAddress ?? (probe.address ? { host: probe.address.host, port: 80 } : first !== undefined ? { host: first, port: 80 } : undefined);
       // No address: ProbeAddressUnknown is already reported for this Ingress.
       if (!address || items.has(host)) continue;
-      items.set(host, { host, ingressRef: f.ref, ingressClass: t.ingressClass, address });
+      const item: ProbeRouteItem = { host, target: t, ref: f.ref, address };
+      // A redirect to https://HOST/ goes to the TLS address when one was given.
+      if (probe.address) item.ports = { https: probe.address.port };
+      items.set(host, item);
     }
   }
-  if (items.size === 0) return;
-  const token = randomBytes(32).toString('base64url');
-  const keyAuthorization = `${token}.${randomBytes(32).toString('base64url')}`;
-  const { challenges, solvers } = http01.routing;
-  const created: string[] = [];
-  let published = false;
-  const last = new Map<string, Http01ProbeResult>();
-  try {
-    await challenges.publish([{ token, keyAuthorization, host: [...items.keys()][0] ?? '' }]);
-    published = true;
-    const byClass = new Map<string | undefined, string[]>();
-    for (const i of items.values()) byClass.set(i.ingressClass, [...(byClass.get(i.ingressClass) ?? []), i.host]);
-    for (const [cls, hosts] of byClass) created.push(await solvers.create(hosts, cls, 'certkeeper-check-probe', [token]));
-    opts.log?.debug({ hosts: [...items.keys()], solvers: created }, 'HTTP-01 probe routed');
-
-    const pending = new Map(items);
-    const deadline = Date.now() + http01.waitMs;
-    for (;;) {
-      const round = [...pending.values()];
-      const results = await probeAll(
-        round,
-        (i) =>
-          probeHttp01({
-            host: i.host,
-            token,
-            expectedBody: keyAuthorization,
-            timeoutMs: probe.timeoutMs,
-            address: i.address,
-            // A redirect to https://HOST/ goes to the TLS address when one was given.
-            ...(probe.address ? { ports: { https: probe.address.port } } : {}),
-          }),
-        probe.concurrency,
-      );
-      result.counts.http01Probes += round.length;
-      results.forEach((r, n) => {
-        const i = round[n];
-        if (!i) return;
-        last.set(i.host, r);
-        // A closed port or a name that does not resolve stays so however long the controller
-        // takes to load the solver Ingress; waiting for it only delays the answer.
-        const code = r.hops[r.hops.length - 1]?.error?.code;
-        const final = r.outcome === 'Unreachable' && r.hops.length === 1 && (code === 'ECONNREFUSED' || code === 'ENOTFOUND');
-        if (r.outcome === 'Ok' || final) pending.delete(i.host);
-      });
-      // The controller needs a moment to load a new Ingress: failures only count at the deadline.
-      if (pending.size === 0 || Date.now() >= deadline) break;
-      await new Promise((r) => setTimeout(r, Math.min(http01.intervalMs ?? 500, Math.max(0, deadline - Date.now()))));
-    }
-    for (const i of items.values()) {
-      const r = last.get(i.host);
-      if (r) result.findings.push(...judgeHttp01(r, { ingressRef: i.ingressRef, host: i.host }));
-    }
-  } catch (e) {
-    const err = e as Error & { hint?: string };
-    result.notes.push(`HTTP-01 reachability was not checked: ${errorText(e)}${err.hint ? ` (hint: ${err.hint})` : ''}; --probe-http01 off skips it`);
-  } finally {
-    for (const name of created) {
-      await solvers.remove(name).catch((e: unknown) => {
-        result.notes.push(`the probe's solver Ingress ${name} could not be removed: ${errorText(e)}; the next certkeeper pass deletes it`);
-      });
-    }
-    if (published) {
-      await challenges.remove([token]).catch((e: unknown) => {
-        result.notes.push(`the probe token could not be removed from the challenge ConfigMap: ${errorText(e)}; the next certkeeper pass clears it`);
-      });
-    }
-  }
+  const report = await http01.routing.probe([...items.values()], {
+    waitMs: http01.waitMs,
+    requestTimeoutMs: probe.timeoutMs,
+    concurrency: probe.concurrency,
+    ...(http01.intervalMs !== undefined ? { intervalMs: http01.intervalMs } : {}),
+  });
+  result.findings.push(...report.findings);
+  result.counts.http01Probes += report.requests;
+  result.notes.push(...report.notes);
 }

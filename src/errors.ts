@@ -1,5 +1,6 @@
 // A small set of error classes, one per kind of failure. Each message names the object, the action
 // that failed and, in `hint`, what a user can do. cli.ts turns them into text and exit codes.
+import type { Finding } from './core/findings.js';
 
 export abstract class CertkeeperError extends Error {
   abstract readonly kind: 'config' | 'acme' | 'cluster' | 'probe' | 'io' | 'listen';
@@ -116,6 +117,22 @@ export class ClusterError extends CertkeeperError {
     options?: { cause?: unknown },
   ) {
     super(message, hint, options);
+  }
+}
+
+/**
+ * The challenge path does not reach certkeeper through the controller: the self-check failed
+ * before the CA validated anything. Carries the Http01* findings that say why and how to fix it.
+ */
+export class SelfCheckError extends CertkeeperError {
+  readonly kind = 'probe';
+  override name = 'SelfCheckError';
+  constructor(
+    message: string,
+    hint: string,
+    readonly findings: readonly Finding[],
+  ) {
+    super(message, hint);
   }
 }
 

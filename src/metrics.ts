@@ -3,6 +3,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Alert } from './core/alerts.js';
 import type { Finding } from './core/findings.js';
+import type { PassListener } from './listeners.js';
 import type { PassResult } from './pass.js';
 
 export class Metrics {
@@ -51,18 +52,30 @@ export class Metrics {
     this.challenges = new Counter({ name: 'certkeeper_http01_requests_total', help: 'HTTP-01 challenge requests answered by this replica, by result (found, unknown).', labelNames: ['result'], registers });
   }
 
-  recordPass(result: PassResult, now: Date, error?: unknown): void {
+  /** The pass listener: certificate series, findings, pass counts and durations. */
+  listener(): PassListener {
+    return {
+      name: 'metrics',
+      afterPass: ({ result, findings, now }) => {
+        if (result) this.recordPass(result, findings, now);
+        else this.recordPassError();
+        return Promise.resolve();
+      },
+    };
+  }
+
+  recordPass(result: PassResult, findings: readonly Finding[], now: Date): void {
     const seconds = (result.finishedAt.getTime() - result.startedAt.getTime()) / 1000;
     this.passDuration.observe(seconds);
-    this.passes.inc({ result: error ? 'error' : result.ok ? 'success' : 'failure' });
-    if (result.ok && !error) this.lastSuccess.set(now.getTime() / 1000);
+    this.passes.inc({ result: result.ok ? 'success' : 'failure' });
+    if (result.ok) this.lastSuccess.set(now.getTime() / 1000);
     // Certificates that left the plan must not linger as stale series.
     this.notAfter.reset();
     this.notBefore.reset();
     this.renewAt.reset();
     this.ready.reset();
     const errorsBySecret = new Set(
-      result.findings.filter((f) => f.severity === 'error' && f.object.kind === 'Secret').map((f) => `${f.object.namespace}/${f.object.name}`),
+      findings.filter((f) => f.severity === 'error' && f.object.kind === 'Secret').map((f) => `${f.object.namespace}/${f.object.name}`),
     );
     for (const o of result.outcomes) {
       const labels = { namespace: o.target.namespace, secret: o.target.secretName };
@@ -73,7 +86,7 @@ export class Metrics {
       this.ready.set(labels, valid ? 1 : 0);
       if (o.result === 'issued' || o.result === 'renewed' || o.result === 'failed') this.orders.inc({ result: o.result, reason: o.reason });
     }
-    this.setFindings(result.findings);
+    this.setFindings(findings);
   }
 
   recordPassError(): void {

@@ -1,58 +1,20 @@
 // One pass: plan → issue what is due → write Secrets → audit. The cron service and the one-shot
 // `renew` run exactly this. It depends on ports (below), not on libraries: the kube adapter, the
 // ACME adapter and the clock are passed in.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { IssuedCertificate, IssueRequest } from './acme/issuer.js';
 import { mapBounded } from './bounded.js';
-import { auditSecret } from './core/audit.js';
+import { resolveDirectory } from './core/annotations.js';
 import type { CertInfo } from './core/cert.js';
+import { auditSecret } from './core/checks.js';
 import { describeObject, finding, type Finding } from './core/findings.js';
-import { decide, nextRetry, renewAtFor, type Decision } from './core/policy.js';
-import {
-  ANNOTATION,
-  buildTlsSecret,
-  failureAnnotations,
-  isManaged,
-  readFailureRecord,
-  type FailureRecord,
-  type SecretObject,
-} from './core/secret.js';
-import { planTargets, type PlanOptions, type Target } from './core/targets.js';
-import { AcmeError, CertkeeperError, ClusterError, errorMessage } from './errors.js';
-import type { ChallengeEntry, Clock } from './ports.js';
-
-/** The cluster as a pass sees it. */
-export interface ClusterPort {
-  listIngresses(namespace?: string): Promise<unknown[]>;
-  listTlsSecrets(namespace?: string): Promise<SecretObject[]>;
-  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
-  createSecret(secret: SecretObject): Promise<SecretObject>;
-  replaceSecret(secret: SecretObject): Promise<SecretObject>;
-  patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<void>;
-}
-
-export interface IssuerPort {
-  readonly directoryUrl: string;
-  issue(req: IssueRequest): Promise<IssuedCertificate>;
-}
-
-/** How challenge traffic reaches certkeeper for one order (solver Ingress, self-check). */
-export interface RoutingPort {
-  /** Removes leftovers of killed passes; returns what was removed, for the log. */
-  collectGarbage(): Promise<string[]>;
-  /** Per order: route the hosts before the CA validates, unroute after. */
-  forOrder(target: Target): { before(entries: readonly ChallengeEntry[]): Promise<void>; after(entries: readonly ChallengeEntry[]): Promise<void> };
-}
-
-/** Failure records of Targets that have no Secret to carry them. */
-export interface FailureStatePort {
-  load(): Promise<Map<string, FailureRecord>>;
-  save(key: string, record: FailureRecord | undefined): Promise<void>;
-}
-
-export interface PassLockPort {
-  acquire(): Promise<{ release(): Promise<void> }>;
-}
+import { decide, type Decision } from './core/policy.js';
+import { nextRetry, renewalPlan } from './core/renewal.js';
+import { buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
+import { listNamespaceOf, planTargets, type Selection, type Target } from './core/targets.js';
+import { isoSeconds } from './core/time.js';
+import { AcmeError, CertkeeperError, ClusterError, errorMessage, SelfCheckError } from './errors.js';
+import type { Clock, ClusterPort, FailureStatePort, HeldLock, IssuedCertificate, IssuerPort, IssueRequest, PassLockPort, RoutingPort } from './ports.js';
 
 export interface PassPorts {
   cluster: ClusterPort;
@@ -65,11 +27,10 @@ export interface PassPorts {
   log: Logger;
 }
 
-export interface PassOptions extends Pick<PlanOptions, 'allIngresses' | 'ingressClass' | 'namespace' | 'ingress'> {
+export interface PassOptions {
+  selection: Selection;
   /** The service-wide ACME directory URL; a Target's certkeeper.dev/ca overrides it. */
   directoryUrl: string;
-  /** Resolves `staging`/`production`/URL annotations to a directory URL. */
-  resolveDirectory(value: string): string;
   force?: boolean;
   dryRun?: boolean;
   adopt?: boolean;
@@ -112,22 +73,13 @@ export interface PassResult {
   ok: boolean;
 }
 
-const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-export const failureKey = (t: { namespace: string; secretName: string }) => `failure.${t.namespace}.${t.secretName}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-
 export async function runPass(ports: PassPorts, opts: PassOptions): Promise<PassResult> {
   const startedAt = ports.clock();
-  const { log } = ports;
   const lock = opts.dryRun ? undefined : await ports.lock.acquire();
   try {
-    return await passBody(ports, opts, startedAt);
+    return await new Pass(ports, opts, startedAt, lock).run();
   } finally {
     await lock?.release();
-  }
-  function passBody(p: PassPorts, o: PassOptions, t0: Date): Promise<PassResult> {
-    return new Pass(p, o, t0, log).run();
   }
 }
 
@@ -141,26 +93,26 @@ class Pass {
     private readonly ports: PassPorts,
     private readonly opts: PassOptions,
     private readonly startedAt: Date,
-    private readonly log: Logger,
+    /** The pass lease: once another pass took it over, no order may start. */
+    private readonly lock: HeldLock | undefined,
   ) {}
+
+  private get log(): Logger {
+    return this.ports.log;
+  }
 
   async run(): Promise<PassResult> {
     const { ports, opts, log } = this;
     const garbage = opts.dryRun ? [] : await ports.routing.collectGarbage();
     if (garbage.length > 0) log.info({ removed: garbage }, `removed ${garbage.length} leftover solver object(s) of an interrupted pass`);
 
-    const planOpts: PlanOptions = {};
-    if (opts.allIngresses) planOpts.allIngresses = true;
-    if (opts.ingressClass) planOpts.ingressClass = opts.ingressClass;
-    if (opts.namespace) planOpts.namespace = opts.namespace;
-    if (opts.ingress) planOpts.ingress = opts.ingress;
-    const listNamespace = opts.ingress?.namespace ?? opts.namespace;
+    const listNamespace = listNamespaceOf(opts.selection);
     const [ingresses, secrets, failures] = await Promise.all([
       ports.cluster.listIngresses(listNamespace),
       ports.cluster.listTlsSecrets(listNamespace),
       ports.failures.load(),
     ]);
-    const plan = planTargets(ingresses, planOpts);
+    const plan = planTargets(ingresses, opts.selection);
     const byName = new Map<string, SecretObject>();
     for (const s of secrets) byName.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length }, 'planned');
@@ -191,7 +143,7 @@ class Pass {
   }
 
   private directoryFor(target: Target): string {
-    return target.settings.ca ? this.opts.resolveDirectory(target.settings.ca) : this.opts.directoryUrl;
+    return target.settings.ca ? resolveDirectory(target.settings.ca) : this.opts.directoryUrl;
   }
 
   private async handle(target: Target, secrets: Map<string, SecretObject>, failures: Map<string, FailureRecord>): Promise<TargetOutcome> {
@@ -235,13 +187,17 @@ class Pass {
     return this.issueAndWrite(target, decision, secret, issuerUrl, secrets);
   }
 
+  private renewBeforeFor(target: Target): number | undefined {
+    return target.settings.renewBeforeMs ?? this.opts.renewBeforeMs;
+  }
+
   private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined): void {
     if (info) {
       o.notBefore = info.notBefore;
       o.notAfter = info.notAfter;
       o.serial = info.serial;
       o.issuer = info.issuerCN ?? info.issuer;
-      o.renewAt = renewAt ?? renewAtFor(info);
+      o.renewAt = renewAt ?? renewalPlan(info, this.renewBeforeFor(o.target)).renewAt;
     }
     const recorded = readFailureRecord(secret?.metadata.annotations);
     if (recorded) o.failure = recorded;
@@ -256,6 +212,7 @@ class Pass {
   ): Promise<TargetOutcome> {
     const { ports, log } = this;
     const name = `${target.namespace}/${target.secretName}`;
+    if (this.lock && !(await this.lock.confirm())) return this.stopped(target, decision);
     const routing = ports.routing.forOrder(target);
     let cert: IssuedCertificate;
     this.ordersPlaced++;
@@ -274,7 +231,7 @@ class Pass {
       this.describeExisting(failed, decision.existing, undefined, undefined);
       return failed;
     }
-    const renewAt = renewAtFor(cert.info, target.settings.renewBeforeMs ?? this.opts.renewBeforeMs);
+    const { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
     // The certificate exists now; from here on only the write is retried, never the order
     // (re-ordering burns Let's Encrypt's 5-per-week duplicate certificate limit).
     try {
@@ -298,7 +255,7 @@ class Pass {
       await ports.failures.save(failureKey(target), undefined).catch(() => undefined);
     }
     const result: OutcomeResult = decision.renewal ? 'renewed' : 'issued';
-    const message = `${result} for ${target.hosts.join(', ')}: valid until ${iso(cert.info.notAfter)}, renews at ${iso(renewAt)}`;
+    const message = `${result} for ${target.hosts.join(', ')}: valid until ${isoSeconds(cert.info.notAfter)}, renews at ${isoSeconds(renewAt)}`;
     log.info({ target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString() }, `${name}: ${message}`);
     return {
       target,
@@ -359,6 +316,16 @@ class Pass {
     throw lastError;
   }
 
+  /** The pass lost its lease: another pass owns the cluster now, so this one orders nothing more. */
+  private stopped(target: Target, decision: Extract<Decision, { action: 'issue' }>): TargetOutcome {
+    const name = `${target.namespace}/${target.secretName}`;
+    const message = `not ordered: this pass lost the certkeeper-pass Lease to another pass, which decides for ${name} now`;
+    this.log.warn({ target: name, reason: 'PassLeaseLost' }, message);
+    const o: TargetOutcome = { target, result: 'failed', reason: 'PassLeaseLost', message, hint: 'nothing to do if the other pass succeeds; if this repeats, two certkeeper instances are fighting over the lease (check --lease-duration and the clocks)' };
+    this.describeExisting(o, decision.existing, undefined, undefined);
+    return o;
+  }
+
   private async recordFailure(target: Target, secret: SecretObject | undefined, e: unknown, decision: Decision): Promise<TargetOutcome> {
     const { ports, log } = this;
     const name = `${target.namespace}/${target.secretName}`;
@@ -376,8 +343,7 @@ class Pass {
     } catch (err) {
       log.warn({ target: name, err: errorMessage(err) }, 'could not record the failure; backoff restarts from scratch');
     }
-    const carried = (e as { findings?: unknown }).findings;
-    if (Array.isArray(carried)) this.issueFindings.push(...(carried as Finding[]));
+    if (e instanceof SelfCheckError) this.issueFindings.push(...e.findings);
     const hint = e instanceof CertkeeperError ? e.hint : undefined;
     const problem = e instanceof AcmeError ? e.problem.type : undefined;
     log.error(
@@ -388,7 +354,7 @@ class Pass {
       target,
       result: 'failed',
       reason: 'IssuanceFailed',
-      message: `${errorMessage(e)} (attempt ${failures}; next at ${iso(record.retryAfter)})`,
+      message: `${errorMessage(e)} (attempt ${failures}; next at ${isoSeconds(record.retryAfter)})`,
       failure: record,
     };
     if (hint) o.hint = hint;
@@ -408,4 +374,3 @@ export function outcomeFindings(outcomes: readonly TargetOutcome[]): Finding[] {
   return out;
 }
 
-export { ANNOTATION };

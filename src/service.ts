@@ -6,18 +6,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
-import type { Alerting } from './alerting.js';
 import type { Finding } from './core/findings.js';
+import { HOUR } from './core/time.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { startResponder, type Responder } from './http/responder.js';
 import type { ConfigMapChallengeLookup } from './kube/challenges.js';
 import type { LeaderElector } from './kube/leader.js';
 import type { ConfigMapState } from './kube/state-store.js';
-import { recordOutcomeEvents, type EventSink } from './listeners.js';
+import { mergeFindings, notifyPass, type PassListener, type PassReport } from './listeners.js';
 import type { Metrics } from './metrics.js';
 import { outcomeFindings, runPass, type PassOptions, type PassPorts, type PassResult } from './pass.js';
 
-const HOUR = 3_600_000;
 /**
  * The shortest certificates Let's Encrypt issues (the 160-hour "shortlived" profile) are renewed
  * in the last half of their lifetime: an 80-hour window. A schedule must fit several attempts
@@ -73,26 +72,23 @@ export interface ServiceDeps {
   ports: PassPorts;
   lookup: ConfigMapChallengeLookup;
   leader?: LeaderElector | undefined;
-  events: EventSink;
+  /** Admin port counters (challenge requests, leadership, skipped ticks) and /metrics. */
   metrics: Metrics;
-  alerting: Alerting;
+  /**
+   * Told after every pass, in order. Built with the service's history (`history()`), so that the
+   * alert listener can say since when no pass succeeded.
+   */
+  listeners: (history: () => ServiceHistory) => readonly PassListener[];
   state: ConfigMapState;
   log: Logger;
   /** The live audit after each pass (Secrets of unmanaged Ingresses; the probe when enabled). */
   audit?: (now: Date) => Promise<Finding[]>;
 }
 
-/** Pass findings and audit findings describe some things twice; keep one of each. */
-export function mergeFindings(a: readonly Finding[], b: readonly Finding[]): Finding[] {
-  const seen = new Set<string>();
-  const out: Finding[] = [];
-  for (const f of [...a, ...b]) {
-    const key = `${f.code}|${f.object.kind}|${f.object.namespace ?? ''}|${f.object.name}|${f.host ?? ''}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(f);
-  }
-  return out;
+/** What the service remembers across passes. */
+export interface ServiceHistory {
+  watchingSince: Date;
+  lastSuccessfulPass?: Date | undefined;
 }
 
 const LAST_SUCCESS_KEY = 'pass.last-success';
@@ -106,12 +102,14 @@ export class CertkeeperService {
   private readonly startedAt: Date;
   private lastSuccessfulPass: Date | undefined;
   private stopping = false;
+  private readonly listeners: readonly PassListener[];
 
   constructor(
     private readonly opts: ServiceOptions,
     private readonly deps: ServiceDeps,
   ) {
     this.startedAt = deps.ports.clock();
+    this.listeners = deps.listeners(() => ({ watchingSince: this.startedAt, lastSuccessfulPass: this.lastSuccessfulPass }));
   }
 
   get adminAddress(): AddressInfo | undefined {
@@ -185,34 +183,36 @@ export class CertkeeperService {
   private async scheduledPass(): Promise<void> {
     const { deps } = this;
     let result: PassResult | undefined;
+    let error: unknown;
     try {
       result = await runPass(deps.ports, this.opts.pass);
-      result.findings.push(...outcomeFindings(result.outcomes));
-      if (deps.audit) {
-        try {
-          result.findings = mergeFindings(result.findings, await deps.audit(deps.ports.clock()));
-        } catch (e) {
-          deps.log.warn({ err: errorMessage(e) }, 'the live audit failed; alerting on the pass findings only');
-        }
-      }
-      deps.metrics.recordPass(result, deps.ports.clock());
-      await recordOutcomeEvents(result.outcomes, deps.events);
-      if (result.ok) {
-        this.lastSuccessfulPass = result.startedAt;
-        await deps.state.write({ [LAST_SUCCESS_KEY]: result.startedAt.toISOString() }).catch(() => undefined);
-      }
-      const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});
-      deps.log.info({ ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: result.findings.length }, 'pass finished');
     } catch (e) {
-      deps.metrics.recordPassError();
+      error = e;
       deps.log.error({ err: errorMessage(e), hint: (e as { hint?: string }).hint }, 'pass failed');
     }
-    const alerts = await deps.alerting.afterPass(result, {
+    let audited: Finding[] = [];
+    if (result && deps.audit) {
+      try {
+        audited = await deps.audit(deps.ports.clock());
+      } catch (e) {
+        deps.log.warn({ err: errorMessage(e) }, 'the live audit failed; alerting on the pass findings only');
+      }
+    }
+    const report: PassReport = {
+      findings: result ? mergeFindings(result.findings, outcomeFindings(result.outcomes), audited) : [],
       now: deps.ports.clock(),
-      watchingSince: this.startedAt,
-      ...(this.lastSuccessfulPass ? { lastSuccessfulPass: this.lastSuccessfulPass } : {}),
-    });
-    deps.metrics.setAlerts(alerts);
+    };
+    if (result) report.result = result;
+    if (error !== undefined) report.error = error;
+    if (result?.ok) {
+      this.lastSuccessfulPass = result.startedAt;
+      await deps.state.write({ [LAST_SUCCESS_KEY]: result.startedAt.toISOString() }).catch(() => undefined);
+    }
+    if (result) {
+      const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});
+      deps.log.info({ ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: report.findings.length }, 'pass finished');
+    }
+    await notifyPass(report, this.listeners, deps.log);
   }
 
   private async startAdmin(): Promise<Server> {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { IoError } from '../errors.js';
+import { IoError, errorMessage } from '../errors.js';
 import type { AccountStore, StoredAccount } from '../ports.js';
 
 export class FileAccountStore implements AccountStore {
@@ -23,7 +23,7 @@ export class FileAccountStore implements AccountStore {
       text = await readFile(this.file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new IoError(`cannot read the ACME account from ${this.file}: ${(e as Error).message}`, 'check the permissions of --account-dir');
+      throw new IoError(`cannot read the ACME account from ${this.file}: ${errorMessage(e)}`, 'check the permissions of --account-dir');
     }
     try {
       const parsed = JSON.parse(text) as StoredAccount;
@@ -31,7 +31,7 @@ export class FileAccountStore implements AccountStore {
       return parsed;
     } catch (e) {
       throw new IoError(
-        `the ACME account file ${this.file} is damaged (${(e as Error).message})`,
+        `the ACME account file ${this.file} is damaged (${errorMessage(e)})`,
         'move it away to register a new account, or restore it from a backup',
       );
     }
@@ -46,7 +46,7 @@ export class FileAccountStore implements AccountStore {
       await writeFile(tmp, `${JSON.stringify(account, null, 2)}\n`, { mode: 0o600 });
       await rename(tmp, this.file);
     } catch (e) {
-      throw new IoError(`cannot save the ACME account to ${this.file}: ${(e as Error).message}`, 'check the permissions of --account-dir');
+      throw new IoError(`cannot save the ACME account to ${this.file}: ${errorMessage(e)}`, 'check the permissions of --account-dir');
     }
   }
 }

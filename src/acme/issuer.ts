@@ -5,21 +5,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
 import type { Logger } from 'pino';
-import { CA_DIRECTORIES } from '../core/annotations.js';
-import { parseCertificate, type CertInfo, splitPemCertificates } from '../core/cert.js';
+import { parseCertificate, splitPemCertificates } from '../core/cert.js';
 import { AcmeError, CaUnreachableError } from '../errors.js';
-import type { AccountStore, ChallengeEntry, ChallengeStore, StoredAccount } from '../ports.js';
-import { createCsr, generatePrivateKey, type KeyType } from './keys.js';
+import type { AccountStore, ChallengeEntry, ChallengeStore, IssuedCertificate, IssueRequest, StoredAccount } from '../ports.js';
+import { createCsr, generatePrivateKey } from './keys.js';
 import { takeLastProblem, withAcmeContext, type ProblemRecord } from './transport.js';
-
-/** Let's Encrypt's directories by name (the same table annotations use). */
-export const DIRECTORIES = CA_DIRECTORIES;
-
-/** `staging`, `production` or a URL → the directory URL. */
-export function resolveDirectory(value: string): string {
-  if (value === 'production' || value === 'staging') return DIRECTORIES[value];
-  return value;
-}
 
 export interface PollingOptions {
   /** First wait between status polls; doubles up to maxIntervalMs. */
@@ -47,30 +37,6 @@ export interface IssuerOptions {
   beforeValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
   /** Runs after the order, whatever its outcome; the Kubernetes path removes its solver objects. */
   afterValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
-}
-
-export interface IssueRequest {
-  hosts: readonly string[];
-  keyType: KeyType;
-  /** ACME profile (draft-aaron-acme-profiles), passed through when set. */
-  profile?: string;
-  signal?: AbortSignal;
-  /** Per-order hooks; they replace the issuer-wide ones of IssuerOptions. */
-  beforeValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
-  afterValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
-}
-
-export interface IssuedCertificate {
-  hosts: string[];
-  /** PKCS#8 PEM. Never logged. */
-  keyPem: string;
-  /** Leaf followed by the chain, as the CA sent it (tls.crt / fullchain.pem). */
-  fullchainPem: string;
-  leafPem: string;
-  chainPem: string;
-  info: CertInfo;
-  orderUrl: string;
-  issuerUrl: string;
 }
 
 type AcmeClient = InstanceType<typeof acme.Client>;

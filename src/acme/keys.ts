@@ -9,10 +9,6 @@ import { KEY_TYPES, type KeyType } from '../core/annotations.js';
 
 export { KEY_TYPES, type KeyType };
 
-export function isKeyType(v: string): v is KeyType {
-  return (KEY_TYPES as readonly string[]).includes(v);
-}
-
 /** A new private key as PKCS#8 PEM, the format kubernetes.io/tls Secrets and every controller accept. */
 export async function generatePrivateKey(type: KeyType): Promise<string> {
   const { privateKey } =

@@ -1,21 +1,9 @@
 // Alerts as Kubernetes Events on the Ingresses they concern, where `kubectl describe ingress`
 // shows them next to the controller's own Events. The reason is the alert code unchanged, for
 // firing and resolved alike, so `--field-selector reason=CertificateExpiringSoon` finds both.
+import type { EventRecorder } from '../ports.js';
 import type { Notification, Notifier } from './notification.js';
 import { resolvedSentence } from './notification.js';
-
-export interface IngressEvent {
-  involvedObject: { kind: 'Ingress'; namespace: string; name: string };
-  type: 'Normal' | 'Warning';
-  /** The alert code. */
-  reason: string;
-  message: string;
-}
-
-/** Implemented in src/kube/ with @kubernetes/client-node. */
-export interface EventRecorder {
-  record(e: IngressEvent): Promise<void>;
-}
 
 // events.k8s.io/v1 rejects notes over 1 kB; core/v1 accepts more, but kubectl shows one line.
 const MAX_MESSAGE = 1024;

@@ -1,7 +1,7 @@
 // Alert channels and the dispatcher, for pass.ts and service.ts to wire up.
 export { AlertDispatcher, type Delivery, type DispatchOptions, type DispatcherOptions, type DispatchResult } from './dispatcher.js';
 export { EmailNotifier, emailBody, emailSubject, type EmailOptions } from './email.js';
-export { EventNotifier, type EventRecorder, type IngressEvent } from './event.js';
+export { EventNotifier } from './event.js';
 export { LogNotifier } from './log.js';
 export { detailLines, isFullyResolved, resolvedSentence, shortName, statusLabel, title, type Notification, type Notifier } from './notification.js';
 export {

@@ -1,21 +1,13 @@
 // `certkeeper check`: lint's findings against the live cluster, plus the Secrets the Ingresses use
 // and, with --probe, what the ingress controller really serves. Same output formats and exit code
 // contract as `certkeeper lint`, so a CI job reads both the same way.
-import { readFile } from 'node:fs/promises';
 import { CommanderError, type Command } from 'commander';
-import { resolveDirectory } from '../acme/issuer.js';
-import { auditCluster, type AuditClusterOptions, type LiveAuditResult } from '../audit-live.js';
-import { kubeAuditPort } from '../kube/audit-port.js';
+import { auditCluster, type LiveAuditResult } from '../audit-live.js';
 import { resolveSettings } from '../config.js';
 import { FINDINGS } from '../core/findings.js';
-import { CertkeeperError, ConfigError } from '../errors.js';
-import { ConfigMapChallengeStore } from '../kube/challenges.js';
-import { loadKubeConfig } from '../kube/client.js';
-import { Kube } from '../kube/cluster.js';
-import { solverIngressesFor } from '../kube/solver.js';
-import type { Logger } from '../log.js';
+import { CertkeeperError } from '../errors.js';
 import { formatFindings } from '../output/findings.js';
-import { clockWithOffset } from '../runtime.js';
+import { clockWithOffset, connectKube, createLiveAudit } from '../wiring.js';
 import { addSettings, loggerFor, type CliIo } from './common.js';
 import { exitCodeFor, LINT_EXIT } from './lint.js';
 
@@ -114,9 +106,8 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
   try {
     cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
-    const kube = new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
-    const opts = await liveAuditOptions(cfg, kube, log, clockWithOffset(cfg.clockOffset)());
-    result = await auditCluster(kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }), opts);
+    const audit = await createLiveAudit(cfg, connectKube(cfg), log);
+    result = await auditCluster(audit.port, audit.options(clockWithOffset(cfg.clockOffset)()));
   } catch (e) {
     return reportCheckError(io, e);
   }
@@ -129,59 +120,4 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
   );
   io.stdout(formatFindings(result.findings, cfg.findingsOutput));
   return exitCodeFor(result.findings, cfg.strict);
-}
-
-/** The settings `check` and the cron service share for a live audit. */
-export interface LiveAuditSettings {
-  namespace?: string | undefined;
-  ingress?: { namespace: string; name: string } | undefined;
-  allIngresses: boolean;
-  ingressClass?: string | undefined;
-  renewBefore?: number | undefined;
-  probe: boolean;
-  probeAddress?: { host: string; port: number } | undefined;
-  probeHttpAddress?: { host: string; port: number } | undefined;
-  probeHttp01: 'on' | 'off';
-  caBundle?: string | undefined;
-  probeTimeout: number;
-  probeConcurrency: number;
-  selfNamespace: string;
-  serviceName: string;
-  servicePort: number;
-  solverPathType: 'Prefix' | 'Exact' | 'ImplementationSpecific';
-  solverAnnotations: [string, string][];
-  selfCheckTimeout: number;
-}
-
-/** Settings → AuditClusterOptions (reads --ca-bundle; builds the HTTP-01 probe routing). */
-export async function liveAuditOptions(cfg: LiveAuditSettings, kube: Kube, log: Logger, now: Date): Promise<AuditClusterOptions> {
-  let caBundle: string | undefined;
-  if (cfg.caBundle) {
-    try {
-      caBundle = await readFile(cfg.caBundle, 'utf8');
-    } catch (e) {
-      throw new ConfigError(`--ca-bundle ${cfg.caBundle} cannot be read: ${(e as Error).message}`, 'pass a PEM file holding the CA\'s root certificate');
-    }
-    if (!caBundle.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new ConfigError(`--ca-bundle ${cfg.caBundle} holds no PEM certificate`, 'pass a PEM file holding the CA\'s root certificate');
-    }
-  }
-  const opts: AuditClusterOptions = { now, log };
-  if (cfg.namespace) opts.namespace = cfg.namespace;
-  if (cfg.ingress) opts.ingress = cfg.ingress;
-  if (cfg.allIngresses) opts.allIngresses = true;
-  if (cfg.ingressClass) opts.ingressClass = cfg.ingressClass;
-  if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
-  opts.resolveDirectory = resolveDirectory;
-  if (cfg.probe) {
-    opts.probe = { timeoutMs: cfg.probeTimeout, concurrency: cfg.probeConcurrency };
-    if (cfg.probeAddress) opts.probe.address = cfg.probeAddress;
-    if (cfg.probeHttpAddress) opts.probe.httpAddress = cfg.probeHttpAddress;
-    if (caBundle !== undefined) opts.probe.caBundle = caBundle;
-    if (cfg.probeHttp01 === 'on') {
-      const solvers = solverIngressesFor(kube, cfg, log);
-      opts.probe.http01 = { routing: { challenges: new ConfigMapChallengeStore(kube, cfg.selfNamespace), solvers }, waitMs: cfg.selfCheckTimeout };
-    }
-  }
-  return opts;
 }

@@ -6,7 +6,8 @@ import { access, constants, mkdir, readFile, rename, rm, stat, writeFile } from 
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FileAccountStore } from '../acme/account-file-store.js';
-import { AcmeIssuer, resolveDirectory } from '../acme/issuer.js';
+import { AcmeIssuer } from '../acme/issuer.js';
+import { resolveDirectory } from '../core/annotations.js';
 import { configureAcmeTransport } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
 import { checkHosts, MAX_NAMES_PER_CERTIFICATE } from '../core/hosts.js';

@@ -2,7 +2,7 @@
 // include) for a GitOps repository's CI. No cluster is contacted, so whether a Secret exists in
 // the cluster is unknowable here: lint never reports SecretMissing.
 import { Command, CommanderError, Option } from 'commander';
-import { auditSecret } from '../core/audit.js';
+import { auditSecret } from '../core/checks.js';
 import type { Finding } from '../core/findings.js';
 import { isRecord } from '../core/ingress.js';
 import { planTargets, type SourceLocation, type Target } from '../core/targets.js';

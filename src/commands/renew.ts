@@ -2,10 +2,10 @@
 // exits 0 when everything is valid, 1 when anything failed or was refused, 2 on usage errors.
 import type { Command } from 'commander';
 import { resolveSettings } from '../config.js';
-import { recordOutcomeEvents } from '../listeners.js';
+import { eventListener, notifyPass } from '../listeners.js';
 import { formatPassJson, formatPassText } from '../output/pass.js';
-import { runPass } from '../pass.js';
-import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../runtime.js';
+import { outcomeFindings, runPass } from '../pass.js';
+import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
 export const CLUSTER_SETTINGS = [
@@ -72,7 +72,7 @@ export async function runRenew(flags: Record<string, unknown>, io: CliIo): Promi
     runtime = await createKubeRuntime(cfg, log);
     const opts = passOptionsFrom(runtime.directoryUrl, cfg);
     const result = await runPass(runtime.ports, opts);
-    if (!result.dryRun) await recordOutcomeEvents(result.outcomes, runtime.events);
+    await notifyPass({ result, findings: [...result.findings, ...outcomeFindings(result.outcomes)], now: runtime.clock() }, [eventListener(runtime.events)], log);
     io.stdout(cfg.output === 'json' ? formatPassJson(result) : formatPassText(result));
     return result.ok ? EXIT.ok : EXIT.failure;
   } catch (e) {

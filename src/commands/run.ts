@@ -1,16 +1,8 @@
 // `certkeeper run`: the cron service the Helm chart runs. See src/service.ts.
 import type { Command } from 'commander';
-import { Alerting, buildNotifiers, ConfigMapAlertStateStore } from '../alerting.js';
-import { auditCluster } from '../audit-live.js';
-import { kubeAuditPort } from '../kube/audit-port.js';
-import { liveAuditOptions, PROBE_SETTINGS } from './check.js';
-import { onAcmeResponse } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
-import { ConfigMapChallengeLookup } from '../kube/challenges.js';
-import { LeaderElector } from '../kube/leader.js';
-import { Metrics } from '../metrics.js';
-import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../runtime.js';
-import { CertkeeperService, checkSchedule } from '../service.js';
+import { createService } from '../wiring.js';
+import { PROBE_SETTINGS } from './check.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 import { CLUSTER_SETTINGS, SELECTION_SETTINGS } from './renew.js';
 
@@ -52,64 +44,13 @@ export function registerRun(program: Command, io: CliIo, setExit: (code: number)
 }
 
 export async function runService(flags: Record<string, unknown>, io: CliIo): Promise<number> {
-  let runtime: KubeRuntime | undefined;
+  let close: (() => Promise<void>) | undefined;
   try {
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
-    const { intervalMs } = checkSchedule(cfg.schedule, cfg.timezone);
-    runtime = await createKubeRuntime({ ...cfg, answerLocally: false }, log);
-    const rt = runtime;
-    const metrics = new Metrics();
-    onAcmeResponse((status) => metrics.acmeRequest(status));
-    const notifiers = buildNotifiers(cfg, log, runtime.events);
-    const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), notifiers, log, intervalMs);
-    const pass = passOptionsFrom(runtime.directoryUrl, cfg);
-    const lookup = new ConfigMapChallengeLookup(runtime.kube, cfg.selfNamespace, log);
-    // The elector reports leadership to the service, which is created right after it.
-    const holder: { service?: CertkeeperService } = {};
-    const leader = cfg.leaderElection
-      ? new LeaderElector(
-          runtime.kube,
-          {
-            namespace: cfg.selfNamespace,
-            name: 'certkeeper-leader',
-            identity: runtime.identity,
-            durationMs: cfg.leaderLeaseDuration,
-            now: runtime.clock,
-            onChange: (isLeader) => holder.service?.onLeaderChange(isLeader),
-          },
-          log,
-        )
-      : undefined;
-    const service = new CertkeeperService(
-      {
-        schedule: cfg.schedule,
-        timezone: cfg.timezone,
-        runOnStart: cfg.runOnStart,
-        httpPort: cfg.httpPort,
-        httpAddress: cfg.httpAddress,
-        adminPort: cfg.adminPort,
-        adminAddress: cfg.adminAddress,
-        pass,
-      },
-      {
-        ports: runtime.ports,
-        lookup,
-        leader,
-        events: runtime.events,
-        metrics,
-        alerting,
-        state: runtime.state,
-        log,
-        audit: async (now) => {
-          const kube = rt.kube;
-          const opts = await liveAuditOptions(cfg, kube, log, now);
-          opts.directoryUrl = rt.directoryUrl;
-          return (await auditCluster(kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }), opts)).findings;
-        },
-      },
-    );
-    holder.service = service;
+    const built = await createService({ ...cfg, answerLocally: false }, log);
+    close = built.close;
+    const { service } = built;
     await service.start();
     // Wrappers and tests read the bound ports here when 0 was asked for.
     io.stdout(`listening on challenge port ${service.challengeAddress?.port} and admin port ${service.adminAddress?.port}\n`);
@@ -123,6 +64,6 @@ export async function runService(flags: Record<string, unknown>, io: CliIo): Pro
   } catch (e) {
     return reportError(io, e);
   } finally {
-    await runtime?.close();
+    await close?.();
   }
 }

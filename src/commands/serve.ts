@@ -4,9 +4,7 @@
 import type { Command } from 'commander';
 import { resolveSettings } from '../config.js';
 import { startResponder } from '../http/responder.js';
-import { ConfigMapChallengeLookup } from '../kube/challenges.js';
-import { loadKubeConfig } from '../kube/client.js';
-import { Kube } from '../kube/cluster.js';
+import { createChallengeLookup } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
 const NAMES = ['kubeconfig', 'context', 'selfNamespace', 'httpPort', 'httpAddress', 'logLevel', 'logFormat'] as const;
@@ -30,8 +28,7 @@ export async function runServe(flags: Record<string, unknown>, io: CliIo): Promi
   try {
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
-    const kube = new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
-    const lookup = new ConfigMapChallengeLookup(kube, cfg.selfNamespace, log);
+    const lookup = createChallengeLookup(cfg, log);
     let ready = false;
     const responder = await startResponder({
       lookup,

@@ -2,14 +2,10 @@
 // same `decide` that `renew` runs, at the same clock, so `status` never calls a certificate Valid
 // that `renew` would replace (or the other way round).
 import type { Command } from 'commander';
-import { resolveDirectory } from '../acme/issuer.js';
-import { auditCluster, type AuditClusterOptions } from '../audit-live.js';
-import { kubeAuditPort } from '../kube/audit-port.js';
+import { auditCluster } from '../audit-live.js';
 import { resolveSettings } from '../config.js';
-import { loadKubeConfig } from '../kube/client.js';
-import { Kube } from '../kube/cluster.js';
 import { formatStatusJson, formatStatusText } from '../output/status.js';
-import { clockWithOffset } from '../runtime.js';
+import { clockWithOffset, connectKube, createLiveAudit } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
 const NAMES = [
@@ -59,15 +55,9 @@ export async function runStatus(flags: Record<string, unknown>, io: CliIo): Prom
   try {
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
-    const kube = new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
+    const audit = await createLiveAudit(cfg, connectKube(cfg), log);
     const now = clockWithOffset(cfg.clockOffset)();
-    const opts: AuditClusterOptions = { now, log, directoryUrl: resolveDirectory(cfg.directory), resolveDirectory };
-    if (cfg.namespace) opts.namespace = cfg.namespace;
-    if (cfg.ingress) opts.ingress = cfg.ingress;
-    if (cfg.allIngresses) opts.allIngresses = true;
-    if (cfg.ingressClass) opts.ingressClass = cfg.ingressClass;
-    if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
-    const result = await auditCluster(kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }), opts);
+    const result = await auditCluster(audit.port, audit.options(now));
     for (const n of result.notes) io.stderr(`certkeeper status: ${n}\n`);
     io.stdout(cfg.output === 'json' ? formatStatusJson(result.certificates, now) : formatStatusText(result.certificates));
     return EXIT.ok;

@@ -5,7 +5,7 @@
 // Levels follow the certificate's lifetime, never fixed days: Let's Encrypt certificates last 90
 // days, 45 days (`tlsserver`) or 160 hours (`shortlived`), and a "warn at 30 days" rule would be
 // permanently red for two of them and far too late for none.
-import { renewalWindowMs } from './audit.js';
+import { renewalWindowMs } from './renewal.js';
 import { describeObject, type Finding, type FindingCode, type ObjectRef } from './findings.js';
 import type { IngressRef } from './ingress.js';
 

@@ -22,6 +22,12 @@ export const CA_DIRECTORIES = {
   staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
 } as const;
 
+/** `staging`, `production` or a URL → the directory URL. */
+export function resolveDirectory(value: string): string {
+  if (value === 'production' || value === 'staging') return CA_DIRECTORIES[value];
+  return value;
+}
+
 export interface IngressSettings {
   keyType: KeyType;
   /** `staging`, `production`, or an https ACME directory URL, as written; undefined = the service default. */

@@ -98,18 +98,3 @@ export function finding(
 export function describeObject(o: ObjectRef): string {
   return o.namespace ? `${o.kind} ${o.namespace}/${o.name}` : `${o.kind} ${o.name}`;
 }
-
-const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
-
-/** Stable order for output: severity, then object, then host, then code. */
-export function sortFindings(findings: readonly Finding[]): Finding[] {
-  return [...findings].sort(
-    (a, b) =>
-      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
-      (a.object.file ?? '').localeCompare(b.object.file ?? '') ||
-      (a.object.line ?? 0) - (b.object.line ?? 0) ||
-      describeObject(a.object).localeCompare(describeObject(b.object)) ||
-      (a.host ?? '').localeCompare(b.host ?? '') ||
-      a.code.localeCompare(b.code),
-  );
-}

@@ -1,7 +1,12 @@
-// The kubernetes.io/tls Secret certkeeper writes, and the records it keeps on it. Pure: builds and
-// reads plain objects; the kube adapter sends them.
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, TLS_SECRET_TYPE } from './audit.js';
+// The kubernetes.io/tls Secret certkeeper writes, the records it keeps on it, and the one decoder
+// of what a Secret holds (API objects with base64 `data`, manifests with `stringData`). Pure:
+// builds and reads plain objects; the kube adapter sends them.
+import { parseCertificate, type CertInfo } from './cert.js';
 import { isRecord } from './ingress.js';
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'certkeeper';
+export const TLS_SECRET_TYPE = 'kubernetes.io/tls';
 
 export const ANNOTATION = {
   hosts: 'certkeeper.dev/hosts',
@@ -12,8 +17,6 @@ export const ANNOTATION = {
   retryAfter: 'certkeeper.dev/retry-after',
   lastError: 'certkeeper.dev/last-error',
 } as const;
-
-export { MANAGED_BY_LABEL, MANAGED_BY_VALUE, TLS_SECRET_TYPE };
 
 /** A Secret as the API returns it, reduced to what certkeeper reads and writes. */
 export interface SecretObject {
@@ -32,22 +35,78 @@ export interface SecretObject {
   data?: Record<string, string>;
 }
 
-export function asSecret(obj: unknown): SecretObject | undefined {
-  if (!isRecord(obj) || !isRecord(obj.metadata)) return undefined;
-  const m = obj.metadata;
-  if (typeof m.name !== 'string' || typeof m.namespace !== 'string') return undefined;
-  return obj as unknown as SecretObject;
-}
-
 export function isManaged(secret: SecretObject | undefined): boolean {
   return secret?.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
 }
 
-/** Decoded value of a data key, or undefined. */
-export function secretData(secret: SecretObject | undefined, key: string): string | undefined {
-  const v = secret?.data?.[key];
-  return typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : undefined;
+/** One key of a Secret, decoded: `value` when readable, `badBase64` when `data` holds no base64. */
+export interface SecretValue {
+  value?: string;
+  badBase64?: boolean;
 }
+
+/** What a Secret holds, read once; every check reads this, never the object. */
+export interface SecretView {
+  /** False when there is no Secret (undefined or null). */
+  exists: boolean;
+  /** False when something that is not an object stands where the Secret should be (manifests). */
+  isObject: boolean;
+  /** `type`, absent when unset (the API server defaults it to Opaque). */
+  type: string | undefined;
+  labels: Record<string, unknown>;
+  annotations: Record<string, string>;
+  crt: SecretValue;
+  key: SecretValue;
+  /** The leaf of tls.crt and its chain, when tls.crt parses. */
+  info?: CertInfo;
+  /** Why tls.crt does not parse, when it has a value that does not. */
+  parseError?: string;
+}
+
+function decodeValue(secret: Record<string, unknown>, key: string): SecretValue {
+  // The API server merges stringData over data, so stringData wins here too.
+  const sd = isRecord(secret.stringData) ? secret.stringData[key] : undefined;
+  if (typeof sd === 'string') return { value: sd };
+  const d = isRecord(secret.data) ? secret.data[key] : undefined;
+  if (typeof d !== 'string') return {};
+  const compact = d.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return { badBase64: true };
+  return { value: Buffer.from(compact, 'base64').toString('utf8') };
+}
+
+/** Reads a Secret (an API object or a manifest) once. Never throws. */
+export function viewSecret(secret: unknown): SecretView {
+  if (secret === undefined || secret === null) return { exists: false, isObject: false, type: undefined, labels: {}, annotations: {}, crt: {}, key: {} };
+  if (!isRecord(secret)) return { exists: true, isObject: false, type: undefined, labels: {}, annotations: {}, crt: {}, key: {} };
+  const meta = isRecord(secret.metadata) ? secret.metadata : {};
+  const annotations: Record<string, string> = {};
+  if (isRecord(meta.annotations)) for (const [k, v] of Object.entries(meta.annotations)) if (typeof v === 'string') annotations[k] = v;
+  const view: SecretView = {
+    exists: true,
+    isObject: true,
+    type: typeof secret.type === 'string' ? secret.type : undefined,
+    labels: isRecord(meta.labels) ? meta.labels : {},
+    annotations,
+    crt: decodeValue(secret, 'tls.crt'),
+    key: decodeValue(secret, 'tls.key'),
+  };
+  if (view.crt.value?.trim()) {
+    try {
+      view.info = parseCertificate(view.crt.value);
+    } catch (e) {
+      view.parseError = e instanceof Error ? e.message : String(e);
+    }
+  }
+  return view;
+}
+
+/** The leaf certificate of a Secret, when it holds one that parses. */
+export function leafOf(secret: unknown): CertInfo | undefined {
+  return viewSecret(secret).info;
+}
+
+/** Where the failure record of a Target without a Secret is kept in certkeeper's state ConfigMap. */
+export const failureKey = (t: { namespace: string; secretName: string }): string => `failure.${t.namespace}.${t.secretName}`;
 
 export interface FailureRecord {
   failures: number;

@@ -61,6 +61,14 @@ export interface PlanOptions {
   locations?: readonly (SourceLocation | undefined)[];
 }
 
+/** Which Ingresses a command looks at: the selection flags every cluster command shares. */
+export type Selection = Pick<PlanOptions, 'allIngresses' | 'ingressClass' | 'namespace' | 'ingress'>;
+
+/** The namespace to list in (undefined: all), so a selection never reads more than it needs. */
+export function listNamespaceOf(sel: Selection | undefined): string | undefined {
+  return sel?.ingress?.namespace ?? sel?.namespace;
+}
+
 export interface IgnoredIngress {
   ref: ObjectRef;
   reason: string;

@@ -1,6 +1,6 @@
 // The live audit's cluster port on client-node (see src/audit-live.ts).
-import type { AuditClusterPort } from '../audit-live.js';
 import type { SecretObject } from '../core/secret.js';
+import type { AuditClusterPort } from '../ports.js';
 import { statusCode } from './client.js';
 import type { Kube } from './cluster.js';
 import { ConfigMapState } from './state-store.js';

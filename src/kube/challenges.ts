@@ -5,6 +5,7 @@ import { Watch } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ChallengeEntry, ChallengeLookup, ChallengeStore } from '../ports.js';
 import type { Kube } from './cluster.js';
+import { errorMessage } from '../errors.js';
 
 export const CHALLENGE_CONFIGMAP = 'certkeeper-challenges';
 export const MANAGED_LABELS = { 'app.kubernetes.io/managed-by': 'certkeeper', 'app.kubernetes.io/name': 'certkeeper' };
@@ -96,7 +97,7 @@ export class ConfigMapChallengeLookup implements ChallengeLookup {
         },
       );
     } catch (e) {
-      this.log.warn({ err: (e as Error).message }, 'cannot read the challenge ConfigMap; retrying in 2 s');
+      this.log.warn({ err: errorMessage(e) }, 'cannot read the challenge ConfigMap; retrying in 2 s');
       // Serve nothing rather than block startup forever: readiness reflects the first sync.
       this.markSynced();
       this.retryTimer = setTimeout(() => void this.loop(), 2000);

@@ -2,7 +2,7 @@
 // this adapter as a ClusterError naming the verb, resource, namespace and object, with the status
 // message of the API server and a hint (RBAC rule, namespace to create, kubeconfig to check).
 import { ApiException, KubeConfig } from '@kubernetes/client-node';
-import { ClusterError, ConfigError } from '../errors.js';
+import { ClusterError, ConfigError, errorMessage } from '../errors.js';
 
 export interface KubeConnectOptions {
   kubeconfig?: string;
@@ -17,7 +17,7 @@ export function loadKubeConfig(opts: KubeConnectOptions): KubeConfig {
     else kc.loadFromDefault();
   } catch (e) {
     throw new ConfigError(
-      `cannot load the kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${(e as Error).message}`,
+      `cannot load the kubeconfig${opts.kubeconfig ? ` ${opts.kubeconfig}` : ''}: ${errorMessage(e)}`,
       'pass --kubeconfig FILE, set KUBECONFIG, or run inside a cluster with a ServiceAccount',
     );
   }

@@ -3,16 +3,11 @@
 import { hostname } from 'node:os';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { errorMessage } from '../errors.js';
+import type { EventRecorder, IngressEvent } from '../ports.js';
 import type { Kube } from './cluster.js';
 
-export interface EventInput {
-  involvedObject: { kind: 'Ingress'; namespace: string; name: string; uid?: string };
-  type: 'Normal' | 'Warning';
-  reason: string;
-  message: string;
-}
-
-export class KubeEventRecorder {
+export class KubeEventRecorder implements EventRecorder {
   constructor(
     private readonly kube: Kube,
     private readonly log: Logger,
@@ -20,7 +15,7 @@ export class KubeEventRecorder {
   ) {}
 
   /** Best effort: an Event that cannot be written is logged, never fails the pass. */
-  async record(e: EventInput): Promise<void> {
+  async record(e: IngressEvent): Promise<void> {
     const now = new Date();
     const ns = e.involvedObject.namespace;
     const body: CoreV1Event = {
@@ -30,7 +25,6 @@ export class KubeEventRecorder {
         kind: 'Ingress',
         name: e.involvedObject.name,
         namespace: ns,
-        ...(e.involvedObject.uid ? { uid: e.involvedObject.uid } : {}),
       },
       type: e.type,
       reason: e.reason,
@@ -46,7 +40,7 @@ export class KubeEventRecorder {
     try {
       await this.kube.call('create', 'events', ns, undefined, () => this.kube.core.createNamespacedEvent({ namespace: ns, body }));
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, reason: e.reason, ingress: `${ns}/${e.involvedObject.name}` }, 'could not record a Kubernetes Event');
+      this.log.warn({ err: errorMessage(err), reason: e.reason, ingress: `${ns}/${e.involvedObject.name}` }, 'could not record a Kubernetes Event');
     }
   }
 }

@@ -1,9 +1,12 @@
-// One pass at a time, cluster-wide: a coordination.k8s.io Lease held for the duration of a pass
-// and renewed while it runs. A second `renew` waits a bounded time, then says who holds it.
+// coordination.k8s.io Leases, one algorithm for both uses: `certkeeper-pass` (one pass at a time,
+// cluster-wide, held for the duration of a pass) and `certkeeper-leader` (which replica schedules
+// passes). A holder renews every third of the duration; a lease not renewed for its duration is
+// expired and may be taken over; a released lease has an empty holder and is free at once.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { V1Lease } from '@kubernetes/client-node';
+import type { V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ClusterError } from '../errors.js';
+import { ClusterError, errorMessage } from '../errors.js';
+import type { HeldLock, PassLockPort } from '../ports.js';
 import { statusCode } from './client.js';
 import type { Kube } from './cluster.js';
 
@@ -11,29 +14,32 @@ export interface LeaseOptions {
   namespace: string;
   name: string;
   identity: string;
-  /** A holder that stops renewing loses the lease after this long (a killed pass). */
+  /** A holder that stops renewing loses the lease after this long (a killed process). */
   durationSeconds: number;
-  /** How long to wait for another holder before giving up. */
-  waitMs: number;
-  pollMs?: number;
   now?: () => Date;
 }
 
-export interface HeldLease {
-  /** Stops renewing and frees the lease for the next pass. */
-  release(): Promise<void>;
-  /** Rejects if the lease was lost (another holder took it over). */
-  readonly lost: Promise<never>;
+export type LeaseState =
+  | { kind: 'mine' }
+  | { kind: 'free'; previous: string | undefined }
+  | { kind: 'held'; holder: string; since: Date | undefined; renewed: Date | undefined };
+
+/** The one decision: who holds the lease at `now`, and may `identity` take it. Pure. */
+export function leaseState(spec: V1LeaseSpec | undefined, identity: string, now: Date, defaultSeconds: number): LeaseState {
+  const holder = spec?.holderIdentity || undefined;
+  if (holder === identity) return { kind: 'mine' };
+  const renewed = spec?.renewTime ? new Date(spec.renewTime) : undefined;
+  const seconds = spec?.leaseDurationSeconds ?? defaultSeconds;
+  if (!holder || !renewed || renewed.getTime() + seconds * 1000 < now.getTime()) return { kind: 'free', previous: holder };
+  return { kind: 'held', holder, since: spec?.acquireTime ? new Date(spec.acquireTime) : undefined, renewed };
 }
 
-export class LeaseBusyError extends ClusterError {
-  override name = 'LeaseBusyError';
-}
+const LABELS = { 'app.kubernetes.io/managed-by': 'certkeeper' };
 
-export class PassLease {
+export class LeaseLock {
   constructor(
     private readonly kube: Kube,
-    private readonly opts: LeaseOptions,
+    readonly opts: LeaseOptions,
     private readonly log: Logger,
   ) {}
 
@@ -41,72 +47,96 @@ export class PassLease {
     return this.opts.now?.() ?? new Date();
   }
 
-  private expired(l: V1Lease): boolean {
-    const holder = l.spec?.holderIdentity;
-    if (!holder) return true;
-    const renew = l.spec?.renewTime ? new Date(l.spec.renewTime) : undefined;
-    const dur = l.spec?.leaseDurationSeconds ?? this.opts.durationSeconds;
-    return !renew || renew.getTime() + dur * 1000 < this.now().getTime();
+  /** Who holds the lease now, without writing. */
+  async read(): Promise<LeaseState> {
+    const l = await this.kube.getLease(this.opts.namespace, this.opts.name);
+    return leaseState(l?.spec, this.opts.identity, this.now(), this.opts.durationSeconds);
   }
 
-  /** Tries once: true when we hold the lease afterwards. */
-  async tryAcquire(): Promise<{ held: true } | { held: false; holder: string; since: Date | undefined; renewed: Date | undefined }> {
+  /** Takes the lease when it is free or already ours (which renews it). Re-reads after a conflict. */
+  async tryTake(): Promise<LeaseState> {
     const { namespace, name, identity, durationSeconds } = this.opts;
-    const now = this.now();
-    const existing = await this.kube.getLease(namespace, name);
-    if (!existing) {
+    for (let attempt = 0; ; attempt++) {
+      const now = this.now();
+      const existing = await this.kube.getLease(namespace, name);
+      const state = leaseState(existing?.spec, identity, now, durationSeconds);
+      if (state.kind === 'held') return state;
       try {
-        await this.kube.createLease(namespace, {
-          metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'certkeeper' } },
-          spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
-        });
-        return { held: true };
+        if (!existing) {
+          await this.kube.createLease(namespace, {
+            metadata: { name, namespace, labels: LABELS },
+            spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          });
+        } else {
+          if (state.kind === 'free' && state.previous) {
+            this.log.warn({ lease: `${namespace}/${name}`, previous: state.previous }, 'taking over an expired lease (its holder stopped renewing)');
+          }
+          const taking = state.kind === 'free';
+          await this.kube.replaceLease(namespace, {
+            ...existing,
+            spec: {
+              ...existing.spec,
+              holderIdentity: identity,
+              leaseDurationSeconds: durationSeconds,
+              acquireTime: taking ? now : (existing.spec?.acquireTime ?? now),
+              renewTime: now,
+              leaseTransitions: (existing.spec?.leaseTransitions ?? 0) + (taking ? 1 : 0),
+            },
+          });
+        }
+        return { kind: 'mine' };
       } catch (e) {
-        if (statusCode(e) === 409) return this.tryAcquire();
-        throw e;
+        // Someone else wrote it between our read and our write: read again and decide again.
+        if (statusCode(e) !== 409 || attempt >= 4) throw e;
       }
     }
-    const holder = existing.spec?.holderIdentity;
-    if (holder && holder !== identity && !this.expired(existing)) {
-      return {
-        held: false,
-        holder,
-        since: existing.spec?.acquireTime ? new Date(existing.spec.acquireTime) : undefined,
-        renewed: existing.spec?.renewTime ? new Date(existing.spec.renewTime) : undefined,
-      };
-    }
-    const takeover = holder && holder !== identity;
-    if (takeover) this.log.warn({ lease: `${namespace}/${name}`, previous: holder }, 'taking over an expired lease (its holder stopped renewing)');
-    try {
-      await this.kube.replaceLease(namespace, {
-        ...existing,
-        spec: {
-          ...existing.spec,
-          holderIdentity: identity,
-          leaseDurationSeconds: durationSeconds,
-          acquireTime: holder === identity ? (existing.spec?.acquireTime ?? now) : now,
-          renewTime: now,
-          leaseTransitions: (existing.spec?.leaseTransitions ?? 0) + (holder === identity ? 0 : 1),
-        },
-      });
-      return { held: true };
-    } catch (e) {
-      // Someone else updated it between our read and write: read again.
-      if (statusCode(e) === 409) return this.tryAcquire();
-      throw e;
-    }
   }
 
-  /** Waits up to waitMs for the lease, then holds and renews it until released. */
-  async acquire(): Promise<HeldLease> {
+  /** Frees the lease when we hold it: an empty holder lets the next one take it at once. */
+  async release(): Promise<void> {
+    const { namespace, name, identity } = this.opts;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const l: V1Lease | undefined = await this.kube.getLease(namespace, name);
+        if (!l || l.spec?.holderIdentity !== identity) return;
+        await this.kube.replaceLease(namespace, { ...l, spec: { ...l.spec, holderIdentity: '', renewTime: this.now() } });
+        return;
+      } catch (e) {
+        if (statusCode(e) !== 409) {
+          this.log.warn({ err: errorMessage(e), lease: `${namespace}/${name}` }, 'could not release the lease; it expires on its own');
+          return;
+        }
+      }
+    }
+  }
+}
+
+export class LeaseBusyError extends ClusterError {
+  override name = 'LeaseBusyError';
+}
+
+/** One pass at a time: waits a bounded time for another holder, then holds and renews until released. */
+export class PassLease implements PassLockPort {
+  private readonly lock: LeaseLock;
+
+  constructor(
+    kube: Kube,
+    private readonly opts: LeaseOptions & { waitMs: number; pollMs?: number },
+    private readonly log: Logger,
+  ) {
+    this.lock = new LeaseLock(kube, opts, log);
+  }
+
+  async acquire(): Promise<HeldLock> {
     const deadline = Date.now() + this.opts.waitMs;
     let announced = false;
     for (;;) {
-      const r = await this.tryAcquire();
-      if (r.held) break;
+      const r = await this.lock.tryTake();
+      if (r.kind !== 'held') break;
       if (Date.now() >= deadline) {
         const since = r.since ? ` since ${r.since.toISOString()}` : '';
-        const renewed = r.renewed ? `, last renewed ${Math.round((this.now().getTime() - r.renewed.getTime()) / 1000)} s ago` : '';
+        const now = this.opts.now?.() ?? new Date();
+        const renewed = r.renewed ? `, last renewed ${Math.round((now.getTime() - r.renewed.getTime()) / 1000)} s ago` : '';
         throw new LeaseBusyError(
           `another pass is running: Lease ${this.opts.namespace}/${this.opts.name} is held by ${r.holder}${since}${renewed}`,
           { verb: 'acquire', resource: 'leases', namespace: this.opts.namespace, name: this.opts.name },
@@ -122,52 +152,50 @@ export class PassLease {
     return this.hold();
   }
 
-  private hold(): HeldLease {
-    const { namespace, name, identity } = this.opts;
-    let stopped = false;
+  private hold(): HeldLock {
+    const lost = new AbortController();
     const stop = new AbortController();
-    let rejectLost: (e: Error) => void = () => undefined;
-    const lost = new Promise<never>((_, reject) => (rejectLost = reject));
-    lost.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
     const renewEvery = (this.opts.durationSeconds * 1000) / 3;
-    const renew = async () => {
-      while (!stopped) {
+    const renew = async (): Promise<void> => {
+      while (!stop.signal.aborted) {
         // Aborted on release, so a finished pass does not keep the process alive.
         await sleep(renewEvery, undefined, { signal: stop.signal }).catch(() => undefined);
-        if (stopped) return;
+        if (stop.signal.aborted) return;
         try {
-          const l = await this.kube.getLease(namespace, name);
-          if (!l || l.spec?.holderIdentity !== identity) {
-            rejectLost(new Error(`lost Lease ${namespace}/${name} to ${l?.spec?.holderIdentity ?? 'nobody'}`));
+          const r = await this.lock.tryTake();
+          if (r.kind === 'held') {
+            // Another pass took it over (we did not renew in time): stop before the next order.
+            lose(r.holder);
             return;
           }
-          await this.kube.replaceLease(namespace, { ...l, spec: { ...l.spec, renewTime: this.now() } });
         } catch (e) {
-          this.log.warn({ err: (e as Error).message }, 'could not renew the pass lease; retrying');
+          this.log.warn({ err: errorMessage(e) }, 'could not renew the pass lease; retrying');
         }
       }
     };
     const loop = renew();
+    const lose = (holder: string): void => {
+      if (lost.signal.aborted) return;
+      lost.abort(new Error(`lost Lease ${this.opts.namespace}/${this.opts.name} to ${holder}`));
+      this.log.error({ lease: `${this.opts.namespace}/${this.opts.name}`, holder }, 'lost the pass lease to another holder; no further orders in this pass');
+    };
     return {
-      lost,
+      lost: lost.signal,
+      confirm: async () => {
+        if (lost.signal.aborted) return false;
+        try {
+          const r = await this.lock.read();
+          if (r.kind === 'held') lose(r.holder);
+        } catch (e) {
+          // Unreadable is not lost: the order's own API calls fail soon enough if the API is down.
+          this.log.warn({ err: errorMessage(e) }, 'could not read the pass lease before an order');
+        }
+        return !lost.signal.aborted;
+      },
       release: async () => {
-        stopped = true;
         stop.abort();
         await loop;
-        for (let i = 0; i < 3; i++) {
-          try {
-            const l = await this.kube.getLease(namespace, name);
-            if (!l || l.spec?.holderIdentity !== identity) return;
-            // An empty holder frees the lease at once instead of after its duration.
-            await this.kube.replaceLease(namespace, { ...l, spec: { ...l.spec, holderIdentity: '', renewTime: this.now() } });
-            return;
-          } catch (e) {
-            if (statusCode(e) !== 409) {
-              this.log.warn({ err: (e as Error).message }, 'could not release the pass lease; it expires on its own');
-              return;
-            }
-          }
-        }
+        if (!lost.signal.aborted) await this.lock.release();
       },
     };
   }

@@ -1,10 +1,11 @@
 // A pass → text for people (one line per certificate with its reason), JSON for programs.
 import Table from 'cli-table3';
 import type { Finding } from '../core/findings.js';
+import { isoSeconds } from '../core/time.js';
 import type { PassResult, TargetOutcome } from '../pass.js';
 import { formatText as formatFindingsText, orderFindings } from './findings.js';
 
-const iso = (d: Date | undefined) => (d ? d.toISOString().replace(/\.\d{3}Z$/, 'Z') : '');
+const iso = (d: Date | undefined): string => (d ? isoSeconds(d) : '');
 
 function counts(outcomes: readonly TargetOutcome[]): string {
   const by = new Map<string, number>();

@@ -8,8 +8,11 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { describeObject, finding, type Finding, type ObjectRef } from '../core/findings.js';
 import { canonicalHost } from '../core/hosts.js';
+import { ACME_CHALLENGE_PATH } from '../ports.js';
+import { errorMessage } from '../errors.js';
 
-export const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/';
+export { ACME_CHALLENGE_PATH };
+
 /** More than any key authorization (~90 bytes); enough to show what else answered. */
 export const MAX_BODY_BYTES = 8192;
 export const DEFAULT_MAX_REDIRECTS = 10;
@@ -169,7 +172,7 @@ function fetchOnce(url: URL, dest: Destination, timeoutMs: number): Promise<Http
           ? https.request({ ...common, servername: isIP(hostname) === 0 ? hostname : '', rejectUnauthorized: false }, onResponse)
           : http.request(common, onResponse);
     } catch (e) {
-      done({ code: errorCode(e), message: (e as Error).message });
+      done({ code: errorCode(e), message: errorMessage(e) });
       return;
     }
     req.on('error', (e) => done({ code: errorCode(e), message: e.message }));
@@ -198,7 +201,7 @@ export async function probeHttp01(options: Http01ProbeOptions): Promise<Http01Pr
     try {
       dest = await destinationOf(url, options, probed);
     } catch (e) {
-      hops.push({ url: url.href, connectedTo: '(unresolved)', error: { code: errorCode(e), message: (e as Error).message } });
+      hops.push({ url: url.href, connectedTo: '(unresolved)', error: { code: errorCode(e), message: errorMessage(e) } });
       return result('Unreachable');
     }
     const hop = await fetchOnce(url, dest, options.timeoutMs);

@@ -43,3 +43,4 @@ export function probeAll<T, R>(
 ): Promise<R[]> {
   return mapBounded(items, concurrency, fn);
 }
+export { isFinal, waitUntilReachable, type ReachItem, type ReachOptions } from './reachability.js';

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import tls, { type DetailedPeerCertificate, type SecureContext } from 'node:tls';
 import { parseDerCertificate, type CertInfo } from '../core/cert.js';
 import { describeAddress, type ProbeAddress, type TlsProbeResult } from '../core/served.js';
+import { errorMessage } from '../errors.js';
 
 export type { ProbeAddress, TlsHandshake, TlsProbeFailure, TlsProbeResult } from '../core/served.js';
 export { judgeNoSniCertificate, judgeServedCertificate } from '../core/served.js';
@@ -81,7 +82,7 @@ export function probeTls(options: TlsProbeOptions): Promise<TlsProbeResult> {
       socket = connect(address, sni, options.caBundle);
     } catch (e) {
       // Synchronous argument errors (a port out of range) are failures of this probe too.
-      fail(errorCode(e), (e as Error).message);
+      fail(errorCode(e), errorMessage(e));
       return;
     }
     const s = socket;
@@ -115,7 +116,7 @@ export function probeTls(options: TlsProbeOptions): Promise<TlsProbeResult> {
           cipher: s.getCipher()?.name,
         });
       } catch (e) {
-        fail('NoPeerCertificate', `the served certificate cannot be parsed: ${(e as Error).message}`);
+        fail('NoPeerCertificate', `the served certificate cannot be parsed: ${errorMessage(e)}`);
       }
     });
     // `on`, not `once`: a second error after the first must not become an uncaught exception.

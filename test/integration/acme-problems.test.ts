@@ -13,7 +13,7 @@ import { configureAcmeTransport } from '../../src/acme/transport.js';
 import { AcmeError } from '../../src/errors.js';
 import { MemoryChallengeStore } from '../../src/http/memory-store.js';
 import { silentLogger } from '../../src/log.js';
-import { nextRetry } from '../../src/core/policy.js';
+import { nextRetry } from '../../src/core/renewal.js';
 
 let server: Server;
 let base: string;

@@ -15,14 +15,13 @@ import {
   MemoryAlertStateStore,
   WebhookNotifier,
   redactUrl,
-  type EventRecorder,
-  type IngressEvent,
   type Notification,
   type Notifier,
   type SlackPayload,
   type WebhookPayload,
 } from '../../src/alerts/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import type { EventRecorder, IngressEvent } from '../../src/ports.js';
 import { down, ok, startSmtpReceiver, startWebhookReceiver, type SmtpReceiver, type WebhookReceiver } from '../support/receivers.js';
 
 const HOUR = 3_600_000;

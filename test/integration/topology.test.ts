@@ -264,6 +264,42 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
     expect(env.api.get<{ spec: { holderIdentity?: string } }>(LEASES, 'certkeeper', 'certkeeper-pass')?.spec.holderIdentity ?? '').toBe('');
   });
 
+  it('stops ordering once another pass took its lease over, and leaves that pass\'s lease alone', async () => {
+    env.api.ensureNamespace('stolen');
+    const hosts = [host('stolen-a'), host('stolen-b'), host('stolen-c')];
+    hosts.forEach((h, i) => env.api.create(ingress('stolen', `web-${i}`, `web-${i}-tls`, [h])));
+    const running = env.startRenew(['--namespace', 'stolen', '--concurrency', '1', '--identity', 'renew-robbed']);
+    let stolen = false;
+    // While the first order is being validated, another holder takes the pass Lease (as a pass
+    // would after this one failed to renew it in time).
+    env.onValidation.hook = (name) => {
+      if (stolen || !hosts.includes(name)) return;
+      stolen = true;
+      const lease = env.api.get<{ metadata: object; spec: Record<string, unknown> }>(LEASES, 'certkeeper', 'certkeeper-pass');
+      env.api.put({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease?.metadata, spec: { ...lease?.spec, holderIdentity: 'the-other-pass', renewTime: new Date().toISOString(), leaseDurationSeconds: 3600 } });
+    };
+    let r;
+    let holder: string | undefined;
+    try {
+      r = await running.result;
+      holder = env.api.get<{ spec: { holderIdentity?: string } }>(LEASES, 'certkeeper', 'certkeeper-pass')?.spec.holderIdentity;
+    } finally {
+      env.onValidation.hook = undefined;
+      // The stolen lease would keep every later pass of this file waiting.
+      env.api.delete(LEASES, 'certkeeper', 'certkeeper-pass');
+    }
+    expect(stolen).toBe(true);
+    expect(r.code, r.stderr).toBe(1);
+    // The order under way finishes; no other order starts.
+    expect(r.json?.ordersPlaced).toBe(1);
+    const lost = r.json?.certificates.filter((c) => c.reason === 'PassLeaseLost') ?? [];
+    expect(lost).toHaveLength(2);
+    expect(lost[0]?.message).toMatch(/lost the certkeeper-pass Lease to another pass/);
+    expect(r.stderr).toMatch(/lost the pass lease to another holder/);
+    // The other pass's lease is not released by the one that lost it.
+    expect(holder).toBe('the-other-pass');
+  });
+
   it('places exactly one order when two renews start at the same moment; the second finds the certificate valid', async () => {
     env.api.ensureNamespace('twin');
     const h = host('twin');

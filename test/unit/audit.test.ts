@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { auditSecret, renewalWindowMs, type AuditOptions, type AuditSubject } from '../../src/core/audit.js';
+import { auditSecret, type AuditOptions, type AuditSubject } from '../../src/core/checks.js';
+import { renewalWindowMs } from '../../src/core/renewal.js';
 import { FINDINGS, type Finding, type FindingCode } from '../../src/core/findings.js';
 import { createCA, createCert, generateTestKey, ingressNginxFakeCertificate, tlsSecret, traefikDefaultCertificate, type TestCert, type TlsSecretSpec } from '../support/certs.js';
 

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { lint } from '../../src/commands/lint.js';
-import { auditSecret } from '../../src/core/audit.js';
+import { auditSecret } from '../../src/core/checks.js';
 import { FINDINGS, type Finding } from '../../src/core/findings.js';
 import { checkHost } from '../../src/core/hosts.js';
 import { lintIngressSpec, planTargets, type Plan } from '../../src/core/targets.js';

@@ -1,0 +1,382 @@
+// The one composition root: settings → adapters → what each command runs. Commands parse flags and
+// print; they never construct an adapter. `renew` and `run` get the same pass ports, `check`,
+// `status` and `run` the same live audit, so none of them can drift apart.
+import { readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { Alerting, buildNotifiers, ConfigMapAlertStateStore, type AlertChannelConfig } from './alerting.js';
+import { auditCluster, type AuditClusterOptions, type LiveProbeOptions } from './audit-live.js';
+import { parseDuration, resolveDirectory } from './core/annotations.js';
+import type { Selection } from './core/targets.js';
+import { ConfigError, errorMessage } from './errors.js';
+import { MemoryChallengeStore } from './http/memory-store.js';
+import { startResponder, type Responder } from './http/responder.js';
+import { SecretAccountStore } from './kube/account-store.js';
+import { kubeAuditPort } from './kube/audit-port.js';
+import { ConfigMapChallengeLookup, ConfigMapChallengeStore } from './kube/challenges.js';
+import { loadKubeConfig } from './kube/client.js';
+import { Kube } from './kube/cluster.js';
+import { KubeEventRecorder } from './kube/events.js';
+import { LeaderElector } from './kube/leader.js';
+import { PassLease } from './kube/lease.js';
+import { IngressSolverRoute } from './kube/solvers/ingress.js';
+import { ConfigMapState } from './kube/state-store.js';
+import { eventListener } from './listeners.js';
+import { Metrics } from './metrics.js';
+import type { PassOptions, PassPorts } from './pass.js';
+import type { AuditClusterPort, ChallengeEntry, ChallengeStore, Clock, IssuerPort } from './ports.js';
+import { ChallengeRouting, type SelfCheckMode, type SolverRoutes } from './routing.js';
+import { CertkeeperService, checkSchedule } from './service.js';
+
+// ---- shared pieces -------------------------------------------------------------------------------
+
+/** The cluster connection every cluster command makes, once. */
+export function connectKube(cfg: { kubeconfig?: string | undefined; context?: string | undefined }): Kube {
+  return new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
+}
+
+/** The selection flags (--namespace, --ingress, --all-ingresses, --ingress-class) as one value. */
+export function selectionFrom(cfg: {
+  namespace?: string | undefined;
+  ingress?: { namespace: string; name: string } | undefined;
+  allIngresses?: boolean;
+  ingressClass?: string | undefined;
+}): Selection {
+  const s: Selection = {};
+  if (cfg.namespace) s.namespace = cfg.namespace;
+  if (cfg.ingress) s.ingress = cfg.ingress;
+  if (cfg.allIngresses) s.allIngresses = true;
+  if (cfg.ingressClass) s.ingressClass = cfg.ingressClass;
+  return s;
+}
+
+export function clockWithOffset(offsetMs: number | undefined, offsetFile?: string): Clock {
+  if (offsetFile) {
+    // Tests move a running service's time forward by writing a duration ("1250d") to the file.
+    let mtime = -1;
+    let offset = 0;
+    return () => {
+      try {
+        const m = statSync(offsetFile).mtimeMs;
+        if (m !== mtime) {
+          mtime = m;
+          offset = parseDuration(readFileSync(offsetFile, 'utf8').trim()) ?? 0;
+        }
+      } catch {
+        offset = 0;
+      }
+      return new Date(Date.now() + (offsetMs ?? 0) + offset);
+    };
+  }
+  return offsetMs ? () => new Date(Date.now() + offsetMs) : () => new Date();
+}
+
+interface SolverSettings {
+  selfNamespace: string;
+  serviceName: string;
+  servicePort: number;
+  solverPathType: 'Prefix' | 'Exact' | 'ImplementationSpecific';
+  solverAnnotations: [string, string][];
+}
+
+/** Every kind of solver route, and which one serves a Target. */
+function solverRoutes(kube: Kube, cfg: SolverSettings, log: Logger): SolverRoutes {
+  const ingress = new IngressSolverRoute(
+    kube,
+    { namespace: cfg.selfNamespace, serviceName: cfg.serviceName, servicePort: cfg.servicePort, pathType: cfg.solverPathType, annotations: Object.fromEntries(cfg.solverAnnotations) },
+    log,
+  );
+  return { forTarget: () => ingress, all: [ingress] };
+}
+
+// ---- renew and run: the pass ---------------------------------------------------------------------
+
+export interface RuntimeConfig extends SolverSettings {
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  directory: string;
+  email?: string | undefined;
+  eabKid?: string | undefined;
+  eabHmacKey?: string | undefined;
+  acmeCaBundle?: string | undefined;
+  acmePollInterval: number;
+  selfCheck: SelfCheckMode;
+  selfCheckAddress?: { host: string; port: number } | undefined;
+  selfCheckTimeout: number;
+  selfCheckHttpsPort?: number | undefined;
+  leaseWait: number;
+  leaseDuration: number;
+  holderIdentity?: string | undefined;
+  answerLocally: boolean;
+  httpPort: number;
+  httpAddress?: string | undefined;
+  clockOffset?: number | undefined;
+  clockOffsetFile?: string | undefined;
+}
+
+export interface KubeRuntime {
+  kube: Kube;
+  ports: PassPorts;
+  events: KubeEventRecorder;
+  state: ConfigMapState;
+  clock: Clock;
+  directoryUrl: string;
+  identity: string;
+  /** The local responder when answering in this process (--answer-locally). */
+  responder?: Responder;
+  close(): Promise<void>;
+}
+
+/** Publishes to several stores: the shared ConfigMap and, with --answer-locally, this process. */
+class FanOutChallengeStore implements ChallengeStore {
+  constructor(
+    private readonly stores: ChallengeStore[],
+    private readonly shared: ConfigMapChallengeStore,
+  ) {}
+  async publish(entries: readonly ChallengeEntry[]): Promise<void> {
+    await Promise.all(this.stores.map((s) => s.publish(entries)));
+  }
+  async remove(tokens: readonly string[]): Promise<void> {
+    await Promise.all(this.stores.map((s) => s.remove(tokens)));
+  }
+  clear(): Promise<number> {
+    return this.shared.clear();
+  }
+}
+
+async function readPem(file: string | undefined, flag: string): Promise<string | undefined> {
+  if (!file) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${flag} ${file} cannot be read: ${errorMessage(e)}`, 'pass a PEM file holding the CA\'s root certificate');
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${flag} ${file} holds no PEM certificate`, 'pass a PEM file holding the CA\'s root certificate');
+  return pem;
+}
+
+export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promise<KubeRuntime> {
+  if ((cfg.eabKid === undefined) !== (cfg.eabHmacKey === undefined)) {
+    throw new ConfigError('external account binding needs both --eab-kid and --eab-hmac-key', 'copy both from your CA account page');
+  }
+  const caBundlePem = await readPem(cfg.acmeCaBundle, '--acme-ca-bundle');
+  // The ACME client (acme-client, axios, @peculiar/*) loads only for commands that order.
+  const [{ AcmeIssuer }, { configureAcmeTransport }] = await Promise.all([import('./acme/issuer.js'), import('./acme/transport.js')]);
+  configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
+  const kube = connectKube(cfg);
+  const clock = clockWithOffset(cfg.clockOffset, cfg.clockOffsetFile);
+  const identity = cfg.holderIdentity ?? `${hostname()}-${process.pid}`;
+  const configMapStore = new ConfigMapChallengeStore(kube, cfg.selfNamespace);
+  let responder: Responder | undefined;
+  let store: ChallengeStore = configMapStore;
+  if (cfg.answerLocally) {
+    const local = new MemoryChallengeStore();
+    responder = await startResponder({ lookup: local, port: cfg.httpPort, ...(cfg.httpAddress ? { host: cfg.httpAddress } : {}) });
+    log.info({ port: responder.address.port }, 'answering HTTP-01 challenges in this process too');
+    store = new FanOutChallengeStore([configMapStore, local], configMapStore);
+  }
+  const routing = new ChallengeRouting(
+    store,
+    solverRoutes(kube, cfg, log),
+    {
+      mode: cfg.selfCheck,
+      timeoutMs: cfg.selfCheckTimeout,
+      ...(cfg.selfCheckAddress ? { address: cfg.selfCheckAddress } : {}),
+      ...(cfg.selfCheckHttpsPort ? { httpsPort: cfg.selfCheckHttpsPort } : {}),
+    },
+    log,
+  );
+  const state = new ConfigMapState(kube, cfg.selfNamespace);
+  // A manual `kubectl exec … certkeeper renew` shares POD_NAME with the service in that pod: the
+  // process id keeps their pass-lease identities apart, or each would take the other's lease as its own.
+  const lease = new PassLease(
+    kube,
+    { namespace: cfg.selfNamespace, name: 'certkeeper-pass', identity: `${identity}/${process.pid}`, durationSeconds: Math.max(1, Math.round(cfg.leaseDuration / 1000)), waitMs: cfg.leaseWait },
+    log,
+  );
+  const issuers = new Map<string, IssuerPort>();
+  const ports: PassPorts = {
+    cluster: kube,
+    issuer: (url) => {
+      let i = issuers.get(url);
+      if (!i) {
+        i = new AcmeIssuer({
+          directoryUrl: url,
+          accountStore: new SecretAccountStore(kube, cfg.selfNamespace, url),
+          challengeStore: store,
+          ...(cfg.email ? { email: cfg.email } : {}),
+          ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
+          polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
+          log,
+        });
+        issuers.set(url, i);
+      }
+      return i;
+    },
+    routing,
+    failures: { load: () => state.readFailures(), save: (key, record) => state.writeFailure(key, record) },
+    lock: lease,
+    clock,
+    log,
+  };
+  const runtime: KubeRuntime = {
+    kube,
+    ports,
+    events: new KubeEventRecorder(kube, log, identity),
+    state,
+    clock,
+    directoryUrl: resolveDirectory(cfg.directory),
+    identity,
+    close: async () => {
+      await responder?.close();
+    },
+  };
+  if (responder) runtime.responder = responder;
+  return runtime;
+}
+
+/** The settings `renew` and `run` share, as PassOptions. */
+export function passOptionsFrom(
+  directoryUrl: string,
+  cfg: Parameters<typeof selectionFrom>[0] & { concurrency: number; force?: boolean; dryRun?: boolean; adopt?: boolean; renewBefore?: number | undefined },
+): PassOptions {
+  const opts: PassOptions = { selection: selectionFrom(cfg), directoryUrl, concurrency: cfg.concurrency };
+  if (cfg.force) opts.force = true;
+  if (cfg.dryRun) opts.dryRun = true;
+  if (cfg.adopt) opts.adopt = true;
+  if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
+  return opts;
+}
+
+// ---- check, status and run: the live audit -------------------------------------------------------
+
+/** The settings of a live audit (`check`, `status`, the service's post-pass audit). */
+export interface AuditSettings extends Partial<SolverSettings> {
+  selfNamespace: string;
+  namespace?: string | undefined;
+  ingress?: { namespace: string; name: string } | undefined;
+  allIngresses: boolean;
+  ingressClass?: string | undefined;
+  renewBefore?: number | undefined;
+  /** `status` and the service name the CA in use; `check` judges by what each Secret records. */
+  directory?: string | undefined;
+  probe?: boolean;
+  probeAddress?: { host: string; port: number } | undefined;
+  probeHttpAddress?: { host: string; port: number } | undefined;
+  probeHttp01?: 'on' | 'off';
+  caBundle?: string | undefined;
+  probeTimeout?: number;
+  probeConcurrency?: number;
+  selfCheckTimeout?: number;
+}
+
+export interface LiveAudit {
+  port: AuditClusterPort;
+  /** The audit's options at `now` (the probe's routing included). */
+  options(now: Date): AuditClusterOptions;
+}
+
+function hasSolverSettings(cfg: AuditSettings): cfg is AuditSettings & SolverSettings {
+  return cfg.serviceName !== undefined && cfg.servicePort !== undefined && cfg.solverPathType !== undefined && cfg.solverAnnotations !== undefined;
+}
+
+/** The live audit's cluster port and options; reads --ca-bundle once. */
+export async function createLiveAudit(cfg: AuditSettings, kube: Kube, log: Logger): Promise<LiveAudit> {
+  const caBundle = await readPem(cfg.caBundle, '--ca-bundle');
+  let probe: LiveProbeOptions | undefined;
+  if (cfg.probe) {
+    probe = { timeoutMs: cfg.probeTimeout ?? 5000, concurrency: cfg.probeConcurrency ?? 20 };
+    if (cfg.probeAddress) probe.address = cfg.probeAddress;
+    if (cfg.probeHttpAddress) probe.httpAddress = cfg.probeHttpAddress;
+    if (caBundle !== undefined) probe.caBundle = caBundle;
+    if (cfg.probeHttp01 !== 'off' && hasSolverSettings(cfg)) {
+      const routing = new ChallengeRouting(new ConfigMapChallengeStore(kube, cfg.selfNamespace), solverRoutes(kube, cfg, log), { mode: 'enforce', timeoutMs: cfg.selfCheckTimeout ?? 60_000 }, log);
+      probe.http01 = { routing, waitMs: cfg.selfCheckTimeout ?? 60_000 };
+    }
+  }
+  const selection = selectionFrom(cfg);
+  return {
+    port: kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }),
+    options: (now) => {
+      const opts: AuditClusterOptions = { now, log, selection };
+      if (cfg.directory) opts.directoryUrl = resolveDirectory(cfg.directory);
+      if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
+      if (probe) opts.probe = probe;
+      return opts;
+    },
+  };
+}
+
+// ---- serve and run: the responder ----------------------------------------------------------------
+
+/** The challenge ConfigMap, watched: what every responder replica answers from. */
+export function createChallengeLookup(cfg: { kubeconfig?: string | undefined; context?: string | undefined; selfNamespace: string }, log: Logger, kube = connectKube(cfg)): ConfigMapChallengeLookup {
+  return new ConfigMapChallengeLookup(kube, cfg.selfNamespace, log);
+}
+
+// ---- run: the service ----------------------------------------------------------------------------
+
+export type ServiceConfig = RuntimeConfig & AuditSettings & AlertChannelConfig & {
+  schedule: string;
+  timezone: string;
+  runOnStart: boolean;
+  adminPort: number;
+  adminAddress?: string | undefined;
+  leaderElection: boolean;
+  leaderLeaseDuration: number;
+  concurrency: number;
+  adopt?: boolean;
+};
+
+/** `certkeeper run`: the pass runtime, the responder's lookup, the leader, alerts and metrics. */
+export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ service: CertkeeperService; close(): Promise<void> }> {
+  const { intervalMs } = checkSchedule(cfg.schedule, cfg.timezone);
+  const runtime = await createKubeRuntime({ ...cfg, answerLocally: false }, log);
+  const metrics = new Metrics();
+  const { onAcmeResponse } = await import('./acme/transport.js');
+  onAcmeResponse((status) => metrics.acmeRequest(status));
+  const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), buildNotifiers(cfg, log, runtime.events), log, intervalMs);
+  const audit = await createLiveAudit(cfg, runtime.kube, log);
+  // The elector reports leadership to the service, which is created right after it.
+  const holder: { service?: CertkeeperService } = {};
+  const leader = cfg.leaderElection
+    ? new LeaderElector(
+        runtime.kube,
+        {
+          namespace: cfg.selfNamespace,
+          name: 'certkeeper-leader',
+          identity: runtime.identity,
+          durationMs: cfg.leaderLeaseDuration,
+          now: runtime.clock,
+          onChange: (isLeader) => holder.service?.onLeaderChange(isLeader),
+        },
+        log,
+      )
+    : undefined;
+  const service = new CertkeeperService(
+    {
+      schedule: cfg.schedule,
+      timezone: cfg.timezone,
+      runOnStart: cfg.runOnStart,
+      httpPort: cfg.httpPort,
+      httpAddress: cfg.httpAddress,
+      adminPort: cfg.adminPort,
+      adminAddress: cfg.adminAddress,
+      pass: passOptionsFrom(runtime.directoryUrl, cfg),
+    },
+    {
+      ports: runtime.ports,
+      lookup: createChallengeLookup(cfg, log, runtime.kube),
+      leader,
+      metrics,
+      listeners: (history) => [eventListener(runtime.events), metrics.listener(), alerting.listener(history, (alerts) => metrics.setAlerts(alerts))],
+      state: runtime.state,
+      log,
+      audit: async (now) => (await auditCluster(audit.port, audit.options(now))).findings,
+    },
+  );
+  holder.service = service;
+  return { service, close: () => runtime.close() };
+}
