@@ -9,8 +9,10 @@ export interface CertInfo {
   ipSans: string[];
   notBefore: Date;
   notAfter: Date;
+  /** The subject DN as "KEY=value, KEY=value"; "" when the subject is empty (tlsserver/shortlived certificates). */
   subject: string;
   issuer: string;
+  /** Absent from certificates without a subject, which CAs issue more and more: name them with displayName. */
   subjectCN: string | undefined;
   issuerCN: string | undefined;
   /** Organisation (O=) of the subject, used to recognise default certificates. */
@@ -74,8 +76,12 @@ function describeKey(key: KeyObject): string {
 
 function infoOf(x: X509Certificate, pem: string): CertInfo {
   const { dns, ip } = parseSans(x.subjectAltName);
+  // Node returns undefined, not "", for an empty DN, whatever @types/node says; Let's Encrypt's
+  // tlsserver and shortlived profiles (and Pebble 2.10) issue certificates whose subject is empty.
+  const subject = (x.subject as string | undefined) ?? '';
+  const issuer = (x.issuer as string | undefined) ?? '';
   let selfSigned = false;
-  if (x.subject === x.issuer) {
+  if (subject === issuer) {
     try {
       selfSigned = x.verify(x.publicKey);
     } catch {
@@ -87,11 +93,11 @@ function infoOf(x: X509Certificate, pem: string): CertInfo {
     ipSans: ip,
     notBefore: new Date(x.validFrom),
     notAfter: new Date(x.validTo),
-    subject: x.subject.replace(/\n/g, ', '),
-    issuer: x.issuer.replace(/\n/g, ', '),
-    subjectCN: dnField(x.subject, 'CN'),
-    issuerCN: dnField(x.issuer, 'CN'),
-    subjectO: dnField(x.subject, 'O'),
+    subject: subject.replace(/\n/g, ', '),
+    issuer: issuer.replace(/\n/g, ', '),
+    subjectCN: dnField(subject, 'CN'),
+    issuerCN: dnField(issuer, 'CN'),
+    subjectO: dnField(subject, 'O'),
     serial: x.serialNumber,
     fingerprint: x.fingerprint256,
     selfSigned,
@@ -205,6 +211,14 @@ export function describeDefaultCertificate(kind: DefaultCertificateKind): string
   return kind === 'IngressNginxFake'
     ? 'ingress-nginx\'s "Kubernetes Ingress Controller Fake Certificate"'
     : 'Traefik\'s "TRAEFIK DEFAULT CERT"';
+}
+
+/**
+ * The name to show for a certificate: its subject CN, else its first SAN (certificates without a
+ * subject name their hosts only in subjectAltName), else the subject DN.
+ */
+export function displayName(info: Pick<CertInfo, 'subjectCN' | 'sans' | 'ipSans' | 'subject'>): string {
+  return info.subjectCN ?? info.sans[0] ?? info.ipSans[0] ?? (info.subject !== '' ? info.subject : 'a certificate without subject or subjectAltName');
 }
 
 /** Whole lifetime of a certificate in milliseconds. */

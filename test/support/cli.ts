@@ -1,25 +1,11 @@
 // Runs the built `certkeeper` binary as a real process, as users and the chart's pods do.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkoutRoot } from './checkout.js';
 
-/**
- * dist/cli.js of the checkout this file belongs to. Found by walking up to package.json, so the
- * same support code also works when compiled elsewhere (the demo and benchmarks run it from .tmp/).
- */
-function findCli(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'certkeeper') return join(dir, 'dist', 'cli.js');
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the certkeeper checkout above test/support/cli.ts');
-    dir = up;
-  }
-}
-
-export const CLI = findCli();
+/** dist/cli.js of the checkout this file belongs to. */
+export const CLI = join(checkoutRoot(), 'dist', 'cli.js');
 
 export interface CliResult {
   code: number | null;

@@ -4,6 +4,7 @@ import {
   checkKeyMatches,
   defaultCertificateKind,
   describeDefaultCertificate,
+  displayName,
   lifetimeMs,
   parseCertificate,
   parseDerCertificate,
@@ -103,6 +104,61 @@ describe('parseCertificate', () => {
     const info = parseCertificate(c.cert);
     expect(info.notBefore.toISOString()).toBe('2049-06-01T00:00:00.000Z');
     expect(info.notAfter.toISOString()).toBe('2051-06-01T00:00:00.000Z');
+  });
+});
+
+describe('certificates without a subject (Let\'s Encrypt tlsserver/shortlived, Pebble 2.10)', () => {
+  const ca = createCA({ now: NOW, subject: { CN: 'Test Root', O: 'Tests' } });
+  const int = ca.intermediate({ now: NOW, subject: { CN: 'Test Intermediate' } });
+  const leaf = int.issue({ subject: {}, sans: ['api.example.com', 'www.example.com'], now: NOW });
+
+  it('are really subject-less (what node:crypto hands us is undefined, not "")', () => {
+    expect(leaf.x509.subject as string | undefined).toBeUndefined();
+    expect(leaf.x509.issuer).toContain('CN=Test Intermediate');
+  });
+
+  it('parse with their chain: SANs, dates and issuer read, subject empty, no CN', () => {
+    const info = parseCertificate(leaf.chain);
+    expect(info.sans).toEqual(['api.example.com', 'www.example.com']);
+    expect(info.subject).toBe('');
+    expect(info.subjectCN).toBeUndefined();
+    expect(info.subjectO).toBeUndefined();
+    expect(info.issuerCN).toBe('Test Intermediate');
+    expect(info.selfSigned).toBe(false);
+    expect(info.notAfter.getTime() - info.notBefore.getTime()).toBe(90 * 86_400_000);
+    expect(info.chain.map((c) => c.subjectCN)).toEqual(['Test Intermediate']);
+    expect(displayName(info)).toBe('api.example.com');
+  });
+
+  it('parse from DER too (as a TLS handshake delivers them)', () => {
+    const info = parseDerCertificate(leaf.der);
+    expect(info.subject).toBe('');
+    expect(info.sans).toEqual(['api.example.com', 'www.example.com']);
+  });
+
+  it('parse when self-signed with an empty subject and issuer, and are recognised as self-signed', () => {
+    const c = createCert({ subject: {}, sans: ['lonely.example.com'], key: 'ecdsa-p256' });
+    const info = parseCertificate(c.cert);
+    expect(info.subject).toBe('');
+    expect(info.issuer).toBe('');
+    expect(info.issuerCN).toBeUndefined();
+    expect(info.selfSigned).toBe(true);
+  });
+});
+
+describe('displayName', () => {
+  it.each<[string, Parameters<typeof displayName>[0], string]>([
+    ['the CN when there is one', { subjectCN: 'shop.example.com', sans: ['www.shop.example.com'], ipSans: [], subject: 'CN=shop.example.com' }, 'shop.example.com'],
+    ['the first DNS SAN without a CN', { subjectCN: undefined, sans: ['a.example.com', 'b.example.com'], ipSans: ['192.0.2.1'], subject: '' }, 'a.example.com'],
+    ['the first IP SAN without CN or DNS SAN', { subjectCN: undefined, sans: [], ipSans: ['192.0.2.1'], subject: '' }, '192.0.2.1'],
+    ['the subject DN without CN or SAN', { subjectCN: undefined, sans: [], ipSans: [], subject: 'O=Acme Co' }, 'O=Acme Co'],
+    ['a description when nothing names it', { subjectCN: undefined, sans: [], ipSans: [], subject: '' }, 'a certificate without subject or subjectAltName'],
+  ])('is %s', (_why, info, expected) => {
+    expect(displayName(info)).toBe(expected);
+  });
+
+  it('names a parsed IP-only certificate by its address', () => {
+    expect(displayName(parseCertificate(createCert({ subject: {}, sans: ['203.0.113.9'] }).cert))).toBe('203.0.113.9');
   });
 });
 
