@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCert, tlsSecret, type TestCert } from '../support/certs.js';
+import { startClusterEnv } from '../support/cluster-env.js';
 import { startFakeController, type FakeController } from '../support/fake-controller.js';
 import { startKubeApi, type KubeApi } from '../support/kube-api/index.js';
 import { runKubectl } from '../support/kubectl.js';
@@ -412,6 +413,42 @@ describe('gateway mode that refuses handshakes without a usable certificate', ()
       await expect(startFakeController({ api, mode: 'gateway', services: () => undefined })).rejects.toThrow('gateway mode needs the Gateway API in the test cluster: startKubeApi({ gatewayApi: true })');
     } finally {
       await api.close();
+    }
+  });
+});
+
+describe('the cluster test world with a Gateway controller', () => {
+  it('routes a solver HTTPRoute in certkeeper\'s namespace to a real `certkeeper serve` answering from the challenge ConfigMap', async () => {
+    const env = await startClusterEnv({ topology: 'controller', controller: { mode: 'gateway' } });
+    try {
+      const c = env.controller as FakeController;
+      const h = host('solver');
+      env.api.ensureNamespace('shop');
+      env.api.create({
+        apiVersion: `${GROUP}/v1`,
+        kind: 'Gateway',
+        metadata: { name: 'web', namespace: 'shop' },
+        spec: { gatewayClassName: 'fake', listeners: [{ name: 'http', port: 80, protocol: 'HTTP', hostname: h, allowedRoutes: { namespaces: { from: 'All' } } }] },
+      });
+      env.api.create({
+        apiVersion: `${GROUP}/v1`,
+        kind: 'HTTPRoute',
+        metadata: { name: 'solver', namespace: 'certkeeper' },
+        spec: {
+          parentRefs: [{ name: 'web', namespace: 'shop', sectionName: 'http' }],
+          hostnames: [h],
+          rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/.well-known/acme-challenge/' } }], backendRefs: [{ name: 'certkeeper', port: 80 }] }],
+        },
+      });
+      env.api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'certkeeper-challenges', namespace: 'certkeeper' }, data: { 'tok-789': 'tok-789.thumbprint' } });
+      const answered = await until('the token served through the Gateway', () => request(c.httpPort, h, '/.well-known/acme-challenge/tok-789'), (r) => r.status === 200, 15_000);
+      expect(answered.body).toBe('tok-789.thumbprint');
+      expect(c.requests.at(-1)).toMatchObject({ route: 'certkeeper/solver', backend: 'certkeeper/certkeeper:80', listener: 'Gateway shop/web http' });
+      // Other paths of the host go nowhere: no other route is attached.
+      expect((await request(c.httpPort, h, '/')).status).toBe(404);
+      expect(c.statusErrors).toEqual([]);
+    } finally {
+      await env.close();
     }
   });
 });
