@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { startKubeApi, type KubeApi, type KubeObject } from '../support/kube-api/index.js';
 import { runKubectl, type RunResult } from '../support/kubectl.js';
@@ -373,6 +373,28 @@ describe('Gateway API kinds through @kubernetes/client-node CustomObjectsApi', (
       custom.patchNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: 'certkeeper', plural: 'httproutes', name: 'solver-b', body: { spec: { hostnames: ['x.example.com'] } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch)),
     );
     expect(smp.code).toBe(415);
+  });
+
+  it('streams changes made through one version to a watch on the other, in the watched version', async () => {
+    const events: string[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    const watch = new Watch(api.kubeConfig());
+    const req = await watch.watch(
+      `/apis/${GROUP}/v1beta1/namespaces/shop/gateways`,
+      { resourceVersion: api.resourceVersion },
+      (type, obj: KubeObject) => {
+        events.push(`${type} ${obj.apiVersion ?? ''} ${obj.metadata.name ?? ''}`);
+        if (type === 'DELETED') done();
+      },
+      () => undefined,
+    );
+    const body = { apiVersion: `${GROUP}/v1`, kind: 'Gateway', metadata: { name: 'watched' }, spec: { gatewayClassName: 'fake', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } };
+    await custom.createNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: 'shop', plural: 'gateways', body });
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: 'shop', plural: 'gateways', name: 'watched' });
+    await finished;
+    req.abort();
+    expect(events).toEqual([`ADDED ${GROUP}/v1beta1 watched`, `DELETED ${GROUP}/v1beta1 watched`]);
   });
 
   it('answers 404 for every Gateway API path when the CRDs are not installed', async () => {

@@ -414,7 +414,7 @@ const HTTP_ROUTE: Schema = obj(
         obj({ parentRef, controllerName: str({ pattern: CONTROLLER, min: 1, max: 253 }), conditions: conditions(8) }, { required: ['conditions', 'controllerName', 'parentRef'] }),
         { max: 32 },
       ),
-    }),
+    }, { required: ['parents'] }),
   },
   { required: ['spec'] },
 );
