@@ -292,13 +292,18 @@ describe('the controller stand-in in gateway mode', () => {
     route('infra', 'wrong-host', { parentRefs: [{ name: 'strict' }], hostnames: ['other.example.test'], rules: [{ backendRefs: [{ name: 'app', port: 80 }] }] });
     route('infra', 'wrong-section', { parentRefs: [{ name: 'strict', sectionName: 'https' }], rules: [{ backendRefs: [{ name: 'app', port: 80 }] }] });
     route('infra', 'no-service', { parentRefs: [{ name: 'strict' }], hostnames: [h], rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/gone' } }], backendRefs: [{ name: 'missing', port: 80 }] }] });
+    route('infra', 'by-port', { parentRefs: [{ name: 'strict', port: 80 }], hostnames: [h], rules: [{ matches: [{ path: { type: 'Exact', value: '/by-port' } }], backendRefs: [{ name: 'app', port: 80 }] }] });
+    route('infra', 'wrong-port', { parentRefs: [{ name: 'strict', port: 8080 }], rules: [{ backendRefs: [{ name: 'app', port: 80 }] }] });
     await until('statuses', () => routeCond('infra', 'no-service', 'ResolvedRefs'), (x) => x !== undefined);
     await until('elsewhere refused', () => routeCond('team', 'elsewhere', 'Accepted'), (x) => x !== undefined);
     expect(brief(routeCond('team', 'elsewhere', 'Accepted'))).toBe('False/NotAllowedByListeners');
     expect(brief(routeCond('infra', 'wrong-host', 'Accepted'))).toBe('False/NoMatchingListenerHostname');
     expect(brief(routeCond('infra', 'wrong-section', 'Accepted'))).toBe('False/NoMatchingParent');
     expect(brief(routeCond('infra', 'no-service', 'ResolvedRefs'))).toBe('False/BackendNotFound');
-    expect(gatewayStatus('infra', 'strict').listeners?.[0]?.attachedRoutes).toBe(1);
+    expect(brief(routeCond('infra', 'by-port', 'Accepted'))).toBe('True/Accepted');
+    expect(brief(routeCond('infra', 'wrong-port', 'Accepted'))).toBe('False/NoMatchingParent');
+    expect(gatewayStatus('infra', 'strict').listeners?.[0]?.attachedRoutes).toBe(2);
+    expect((await request(c.httpPort, h, '/by-port')).body).toBe('app http /by-port');
     expect((await request(c.httpPort, h, '/')).status).toBe(404);
     expect((await request(c.httpPort, h, '/gone/x')).status).toBe(500);
   });
@@ -367,6 +372,25 @@ describe('the controller stand-in in gateway mode', () => {
     // SNI and Host disagreeing: 421 when another listener takes the Host, 404 when none does.
     expect((await request(c.httpsPort, lsHost, '/', { servername: host('other') })).status).toBe(421);
     expect((await request(c.httpsPort, gwHost, '/', { servername: lsHost })).status).toBe(404);
+  });
+
+  it('marks a ListenerSet listener that repeats a Gateway listener as conflicted, and keeps the Gateway one', async () => {
+    const h = host('dup');
+    gateway('infra', 'dupe', [{ name: 'http', port: 80, protocol: 'HTTP', hostname: h }], { allowedListeners: { namespaces: { from: 'Same' } } });
+    api.create({
+      apiVersion: `${GROUP}/v1`,
+      kind: 'ListenerSet',
+      metadata: { name: 'dupe', namespace: 'infra' },
+      spec: { parentRef: { name: 'dupe' }, listeners: [{ name: 'same-host', port: 80, protocol: 'HTTP', hostname: h }, { name: 'other-host', port: 80, protocol: 'HTTP', hostname: host('free') }] },
+    });
+    const ls = () => api.get<{ status?: { conditions?: Condition[]; listeners?: ListenerStatus[] } }>('listenersets', 'infra', 'dupe')?.status;
+    await until('listener statuses', () => ls()?.listeners?.length ?? 0, (n) => n === 2);
+    const conflicted = ls()?.listeners?.find((l) => l.name === 'same-host');
+    expect(conflicted?.conditions.map(brief)).toEqual(['False/HostnameConflict', 'False/HostnameConflict', 'True/ResolvedRefs', 'True/HostnameConflict']);
+    expect(conflicted?.conditions.find((x) => x.type === 'Conflicted')?.message).toBe('Port and hostname already used by Gateway infra/dupe http');
+    expect(ls()?.listeners?.find((l) => l.name === 'other-host')?.conditions.map(brief)).toEqual(['True/Accepted', 'True/Programmed', 'True/ResolvedRefs']);
+    expect(ls()?.conditions?.map(brief)).toEqual(['True/ListenersNotValid', 'True/Programmed']);
+    expect(gatewayStatus('infra', 'dupe').listeners?.[0]?.conditions.map(brief)).toEqual(['True/Accepted', 'True/Programmed', 'True/ResolvedRefs']);
   });
 
   it('binds other listener ports as they are, and refuses protocols it does not speak', async () => {
