@@ -61,6 +61,11 @@ export interface ClusterEnvOptions {
    * Services other than certkeeper/certkeeper, which all go to a small app answering 200.
    */
   controller?: Partial<Omit<FakeControllerOptions, 'api'>>;
+  /**
+   * Serve the Gateway API kinds in the test cluster. Default: on when controller.mode is
+   * 'gateway' (that mode needs them), off otherwise, as on a cluster without the CRDs.
+   */
+  gatewayApi?: boolean;
 }
 
 export interface RenewJson {
@@ -136,7 +141,7 @@ async function startApp(): Promise<{ server: Server; port: number }> {
 export async function startClusterEnv(options: ClusterEnvOptions = {}): Promise<ClusterEnv> {
   const topology = options.topology ?? 'local';
   const onValidation: ClusterEnv['onValidation'] = { hook: undefined };
-  const api = await startKubeApi({ namespaces: ['certkeeper'] });
+  const api = await startKubeApi({ namespaces: ['certkeeper'], gatewayApi: options.gatewayApi ?? options.controller?.mode === 'gateway' });
   const dir = await mkdtemp(join(tmpdir(), 'certkeeper-env-'));
   const kubeconfig = join(dir, 'kubeconfig');
   await api.writeKubeconfig(kubeconfig);

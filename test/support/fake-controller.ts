@@ -16,13 +16,37 @@
 // no-tls-redirect-locations does, per-Ingress nginx.ingress.kubernetes.io/ssl-redirect: "false").
 // Not modelled: IngressClass objects and default classes, spec.defaultBackend, regex paths,
 // rewrites, auth and the other annotations, ssl-passthrough, HTTP/2, keep-alive tuning.
+//
+// mode 'gateway' turns it into a Gateway API implementation instead (Ingresses are then ignored):
+// it programs the listeners of Gateways (and attached ListenerSets) of GatewayClasses naming its
+// controllerName, routes HTTPRoutes, and writes the status of all of these, by the rules in
+// fake-gateway.ts. Listener port 80 is served on `httpPort`, 443 on `httpsPort` (SNI picks the
+// listener certificate, the fake certificate stands in for a missing or unusable one), any other
+// listener port is bound on 127.0.0.1 as it is (`gatewayPort()` says where). All Gateways share
+// the address 127.0.0.1, which is what their status.addresses says. Responses keep the nginx
+// personality of the ingress mode (error pages, Server header, fake certificate).
 import { X509Certificate } from 'node:crypto';
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import { ingressNginxFakeCertificate, type TestCert } from './certs.js';
-import type { KubeApi } from './kube-api/index.js';
+import {
+  buildGatewayConfig,
+  GATEWAY_RESOURCES,
+  modifyPath,
+  redirectLocation,
+  selectListener,
+  selectRule,
+  unsupportedFilters,
+  type BackendRefSpec,
+  type Condition,
+  type GatewayConfig,
+  type HTTPRouteFilter,
+  type ProgrammedListener,
+  type StatusWrite,
+} from './fake-gateway.js';
+import type { KubeApi, KubeObject } from './kube-api/index.js';
 import { freePort } from './ports.js';
 
 const INGRESSES = { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses' };
@@ -31,6 +55,23 @@ export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge';
 
 export type SslRedirectMode = 'off' | 'on' | 'loop';
 
+export const FAKE_GATEWAY_CONTROLLER = 'gateway.test/fake-controller';
+
+export interface GatewayModeOptions {
+  /** The spec.controllerName of GatewayClasses this implementation handles. Default gateway.test/fake-controller. */
+  controllerName?: string;
+  /**
+   * A GatewayClass with that controllerName created at start when missing, as an implementation's
+   * chart installs one. Default "fake"; null creates none.
+   */
+  gatewayClass?: string | null;
+  /**
+   * An HTTPS listener without a usable certificate: 'default' serves the fake certificate (as
+   * ingress-nginx and Traefik do), 'reject' aborts the handshake (as Envoy-based ones do). Default 'default'.
+   */
+  invalidCertificate?: 'default' | 'reject';
+}
+
 export interface ServiceAddress {
   host: string;
   port: number;
@@ -38,6 +79,9 @@ export interface ServiceAddress {
 
 export interface FakeControllerOptions {
   api: KubeApi;
+  /** 'ingress' (default): an ingress-nginx. 'gateway': a Gateway API implementation (needs startKubeApi({ gatewayApi: true })). */
+  mode?: 'ingress' | 'gateway';
+  gateway?: GatewayModeOptions;
   /** Serve only Ingresses of this class (spec.ingressClassName or kubernetes.io/ingress.class). Default nginx. */
   ingressClass?: string;
   /** Where a Service backend's endpoints are (namespace, name, port number or name); undefined = no endpoints (503). */
@@ -68,6 +112,10 @@ export interface ControllerRequest {
   /** "namespace/service:port" the request went to, or "default-backend". */
   backend: string;
   userAgent: string | undefined;
+  /** Gateway mode: the listener that took the request ("Gateway ns/name listener"). */
+  listener?: string;
+  /** Gateway mode: "ns/name" of the HTTPRoute whose rule answered. */
+  route?: string;
 }
 
 export interface FakeController {
@@ -87,6 +135,13 @@ export interface FakeController {
   /** Re-reads Ingresses and Secrets now (certificates too, even when frozen). */
   reload(): void;
   close(): Promise<void>;
+  readonly mode: 'ingress' | 'gateway';
+  /** Gateway mode: the controllerName it handles. */
+  readonly controllerName: string;
+  /** Gateway mode: the real port serving a listener port (80 → httpPort, 443 → httpsPort, others as bound); undefined when not served. */
+  gatewayPort(listenerPort: number): number | undefined;
+  /** Gateway mode: status writes the API refused (a bug here or a test racing the controller). */
+  readonly statusErrors: string[];
 }
 
 type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
@@ -132,7 +187,14 @@ interface SecretLike {
 }
 
 const STATUS_PAGES: Record<number, string> = {
+  301: '301 Moved Permanently',
+  302: '302 Found',
+  303: '303 See Other',
+  307: '307 Temporary Redirect',
   308: '308 Permanent Redirect',
+  404: '404 Not Found',
+  421: '421 Misdirected Request',
+  500: '500 Internal Server Error',
   502: '502 Bad Gateway',
   503: '503 Service Temporarily Unavailable',
   504: '504 Gateway Time-out',
@@ -198,7 +260,7 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
   const defaultContext = tls.createSecureContext({ cert: fake.cert, key: fake.key });
   const requests: ControllerRequest[] = [];
   // Parsed Secrets by "ns/name", kept while their resourceVersion stays the same.
-  const secretCache = new Map<string, { rv: string | undefined; loaded: { crt: string; key: string; x509: X509Certificate; context: SecureContext } | undefined }>();
+  const secretCache = new Map<string, { rv: string | undefined; loaded: { crt: string; key: string; x509: X509Certificate; context: SecureContext } | undefined; problem?: string }>();
   let servers = new Map<string, VirtualServer>();
   let seenVersion = '';
   let closed = false;
@@ -208,27 +270,34 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
     frozen: opts.frozen ?? false,
   };
 
-  function loadSecret(namespace: string, name: string, secrets: Map<string, SecretLike>): LoadedCertificate | undefined {
-    const key = `${namespace}/${name}`;
-    const s = secrets.get(key);
-    if (!s) return undefined;
+  /** A Secret's certificate, or why it cannot serve one. Parsed once per resourceVersion. */
+  function parseSecret(s: SecretLike): LoadedCertificate | string {
+    const key = `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
     const cached = secretCache.get(key);
-    let loaded = cached && cached.rv === s.metadata.resourceVersion ? cached.loaded : undefined;
-    if (!cached || cached.rv !== s.metadata.resourceVersion) {
-      try {
-        // ingress-nginx accepts any Secret type as long as both keys hold a matching pair.
-        const crt = Buffer.from(s.data?.['tls.crt'] ?? '', 'base64').toString('utf8');
-        const pem = Buffer.from(s.data?.['tls.key'] ?? '', 'base64').toString('utf8');
-        const x509 = new X509Certificate(crt);
-        // Throws on unparsable PEM and on a key that does not belong to the certificate.
-        const context = tls.createSecureContext({ cert: crt, key: pem });
-        loaded = { crt, key: pem, x509, context };
-      } catch {
-        loaded = undefined;
-      }
-      secretCache.set(key, { rv: s.metadata.resourceVersion, loaded });
+    if (cached && cached.rv === s.metadata.resourceVersion) return cached.loaded ? { secret: key, context: cached.loaded.context, x509: cached.loaded.x509 } : (cached.problem ?? 'unusable');
+    let loaded: { crt: string; key: string; x509: X509Certificate; context: SecureContext } | undefined;
+    let problem: string | undefined;
+    try {
+      // ingress-nginx accepts any Secret type as long as both keys hold a matching pair.
+      const crt = Buffer.from(s.data?.['tls.crt'] ?? '', 'base64').toString('utf8');
+      const pem = Buffer.from(s.data?.['tls.key'] ?? '', 'base64').toString('utf8');
+      if (!crt || !pem) throw new Error(`has no ${!crt ? 'tls.crt' : 'tls.key'}`);
+      const x509 = new X509Certificate(crt);
+      // Throws on unparsable PEM and on a key that does not belong to the certificate.
+      const context = tls.createSecureContext({ cert: crt, key: pem });
+      loaded = { crt, key: pem, x509, context };
+    } catch (err) {
+      problem = `Secret ${key} holds no usable certificate and key: ${(err as Error).message}`;
     }
-    return loaded ? { secret: key, context: loaded.context, x509: loaded.x509 } : undefined;
+    secretCache.set(key, { rv: s.metadata.resourceVersion, loaded, problem });
+    return loaded ? { secret: key, context: loaded.context, x509: loaded.x509 } : (problem ?? 'unusable');
+  }
+
+  function loadSecret(namespace: string, name: string, secrets: Map<string, SecretLike>): LoadedCertificate | undefined {
+    const s = secrets.get(`${namespace}/${name}`);
+    if (!s) return undefined;
+    const parsed = parseSecret(s);
+    return typeof parsed === 'string' ? undefined : parsed;
   }
 
   function build(reloadCertificates: boolean): void {
@@ -290,14 +359,122 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
     servers = next;
   }
 
+  // ---- gateway mode: configuration, status, extra listener ports ----
+
+  const mode = opts.mode ?? 'ingress';
+  const controllerName = opts.gateway?.controllerName ?? FAKE_GATEWAY_CONTROLLER;
+  const invalidCertificate = opts.gateway?.invalidCertificate ?? 'default';
+  const statusErrors: string[] = [];
+  let gateway: GatewayConfig = { listeners: [], statuses: [], backend: () => 'ok' };
+  /** Listener ports other than 80/443, bound on 127.0.0.1 as the first listener using them asks. */
+  const extraPorts = new Map<number, { protocol: 'HTTP' | 'HTTPS'; state: 'binding' | 'bound' | 'failed'; server?: Server }>();
+  /** Weighted backend choice: a counter per rule, so a split is exact and repeatable. */
+  const spread = new Map<string, number>();
+
+  if (mode === 'gateway') {
+    if (!api.resources.lookup(GATEWAY_RESOURCES.gateways.group, 'v1', 'gateways')) {
+      throw new Error('fake controller: gateway mode needs the Gateway API in the test cluster: startKubeApi({ gatewayApi: true })');
+    }
+    const className = opts.gateway?.gatewayClass === undefined ? 'fake' : opts.gateway.gatewayClass;
+    if (className !== null && !api.get(GATEWAY_RESOURCES.gatewayClasses, undefined, className)) {
+      api.create({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: className }, spec: { controllerName } });
+    }
+  }
+
+  function portProtocol(port: number): 'HTTP' | 'HTTPS' | 'any' | 'unavailable' {
+    if (port === 80) return 'HTTP';
+    if (port === 443) return 'HTTPS';
+    const bound = extraPorts.get(port);
+    if (!bound) return 'any';
+    return bound.state === 'failed' ? 'unavailable' : bound.protocol;
+  }
+
+  function buildGateway(reloadCertificates: boolean): void {
+    const previous = new Map(gateway.listeners.map((l) => [l.id, l.certificate]));
+    gateway = buildGatewayConfig({
+      api,
+      controllerName,
+      loadSecret: (s) => parseSecret(s as SecretLike),
+      portProtocol,
+      hasEndpoints: (namespace, name, port) => opts.services(namespace, name, port) !== undefined,
+    });
+    if (!reloadCertificates) for (const l of gateway.listeners) l.certificate = previous.get(l.id);
+    for (const l of gateway.listeners) {
+      if (l.serving && l.port !== 80 && l.port !== 443 && !extraPorts.has(l.port)) bindExtraPort(l.port, l.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP');
+    }
+    for (const w of gateway.statuses) writeStatus(w);
+  }
+
+  function bindExtraPort(port: number, protocol: 'HTTP' | 'HTTPS'): void {
+    const entry: { protocol: 'HTTP' | 'HTTPS'; state: 'binding' | 'bound' | 'failed'; server?: Server } = { protocol, state: 'binding' };
+    extraPorts.set(port, entry);
+    const scheme = protocol === 'HTTPS' ? 'https' : 'http';
+    const server = protocol === 'HTTPS' ? makeSecureServer(port) : http.createServer((req, res) => handleGateway(port, scheme, req, res));
+    entry.server = server;
+    listen(server, port).then(
+      () => {
+        entry.state = closed ? 'failed' : 'bound';
+        if (closed) server.close();
+        else sync(true);
+      },
+      () => {
+        // Someone else holds the port: its listeners become PortUnavailable.
+        entry.state = 'failed';
+        sync(true);
+      },
+    );
+  }
+
+  const conditionKey = (c: { type: string }) => c.type;
+  /** Keeps lastTransitionTime while a condition's status stays, and stamps observedGeneration. */
+  function stamp(conditions: unknown, old: unknown, generation: number, now: string): Condition[] {
+    const before = new Map((Array.isArray(old) ? (old as Condition[]) : []).map((c) => [conditionKey(c), c]));
+    return (conditions as Omit<Condition, 'lastTransitionTime'>[]).map((c) => {
+      const prev = before.get(c.type);
+      return { ...c, observedGeneration: generation, lastTransitionTime: prev && prev.status === c.status ? prev.lastTransitionTime : now };
+    });
+  }
+
+  function writeStatus(w: StatusWrite): void {
+    const current = api.get<KubeObject & { status?: Record<string, unknown> }>(w.ref, w.namespace, w.name);
+    if (!current) return;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const old = current.status ?? {};
+    const status: Record<string, unknown> = { ...w.status };
+    if (status['conditions']) status['conditions'] = stamp(status['conditions'], old['conditions'], w.generation, now);
+    if (Array.isArray(status['listeners'])) {
+      const oldListeners = new Map((Array.isArray(old['listeners']) ? (old['listeners'] as { name: string; conditions: unknown }[]) : []).map((l) => [l.name, l.conditions]));
+      status['listeners'] = (status['listeners'] as { name: string; conditions: unknown }[]).map((l) => ({ ...l, conditions: stamp(l.conditions, oldListeners.get(l.name), w.generation, now) }));
+    }
+    if (Array.isArray(status['parents'])) {
+      const parentKey = (p: { parentRef: unknown; controllerName: string }) => `${p.controllerName} ${JSON.stringify(p.parentRef)}`;
+      const oldParents = new Map((Array.isArray(old['parents']) ? (old['parents'] as { parentRef: unknown; controllerName: string; conditions: unknown }[]) : []).map((p) => [parentKey(p), p.conditions]));
+      status['parents'] = (status['parents'] as { parentRef: unknown; controllerName: string; conditions: unknown }[]).map((p) =>
+        p.controllerName === controllerName ? { ...p, conditions: stamp(p.conditions, oldParents.get(parentKey(p)), w.generation, now) } : p,
+      );
+    }
+    try {
+      // A write that changes nothing keeps the resourceVersion (the store drops it as a no-op).
+      api.putStatus({ ...current, status });
+    } catch (err) {
+      const message = `status of ${w.ref.resource} ${w.namespace ? `${w.namespace}/` : ''}${w.name}: ${(err as Error).message}`;
+      if (statusErrors[statusErrors.length - 1] !== message) statusErrors.push(message);
+    }
+  }
+
   function sync(force = false): void {
     if (closed) return;
     const version = api.resourceVersion;
     if (!force && version === seenVersion) return;
+    if (mode === 'gateway') {
+      buildGateway(force || !state.frozen);
+      // Our own status writes change nothing we route by.
+      seenVersion = api.resourceVersion;
+      return;
+    }
     seenVersion = version;
     build(force || !state.frozen);
   }
-  sync(true);
   const timer = setInterval(() => sync(), opts.pollMs ?? 100);
   timer.unref();
 
@@ -354,7 +531,37 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
       send(res, 503, nginxPage(503));
       return;
     }
-    const backend = `${b.namespace}/${b.service}:${b.port}`;
+    proxy(req, res, { scheme, host, path: url, target, backend: `${b.namespace}/${b.service}:${b.port}`, record });
+  }
+
+  interface ProxyRequest {
+    scheme: 'http' | 'https';
+    host: string;
+    /** Path and query sent upstream. */
+    path: string;
+    target: ServiceAddress;
+    backend: string;
+    record: (status: number, backend: string) => void;
+    listenerPort?: number;
+    requestHeaders?: HTTPRouteFilter['requestHeaderModifier'];
+    responseHeaders?: HTTPRouteFilter['responseHeaderModifier'];
+    /** Host header sent upstream (URLRewrite hostname); default unchanged. */
+    upstreamHost?: string;
+  }
+
+  function modifyHeaders(headers: OutgoingHttpHeaders, m: HTTPRouteFilter['requestHeaderModifier']): void {
+    if (!m) return;
+    for (const h of m.set ?? []) headers[h.name.toLowerCase()] = h.value;
+    for (const h of m.add ?? []) {
+      const k = h.name.toLowerCase();
+      const prev = headers[k];
+      headers[k] = prev === undefined ? h.value : `${Array.isArray(prev) ? prev.join(',') : String(prev)},${h.value}`;
+    }
+    for (const name of m.remove ?? []) delete headers[name.toLowerCase()];
+  }
+
+  function proxy(req: IncomingMessage, res: ServerResponse, p: ProxyRequest): void {
+    const { scheme, host, target, backend, record } = p;
     const headers: OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     const remote = req.socket.remoteAddress ?? '';
@@ -362,13 +569,16 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
       'x-real-ip': remote,
       'x-forwarded-for': remote,
       'x-forwarded-host': host,
-      'x-forwarded-port': scheme === 'https' ? '443' : '80',
+      'x-forwarded-port': String(p.listenerPort ?? (scheme === 'https' ? 443 : 80)),
       'x-forwarded-proto': scheme,
       'x-scheme': scheme,
     });
-    const upstream = http.request({ host: target.host, port: target.port, method: req.method, path: url, headers, agent: false, timeout: 10_000 }, (up) => {
+    if (p.upstreamHost) headers['host'] = p.upstreamHost;
+    modifyHeaders(headers, p.requestHeaders);
+    const upstream = http.request({ host: target.host, port: target.port, method: req.method, path: p.path, headers, agent: false, timeout: 10_000 }, (up) => {
       const out: OutgoingHttpHeaders = { server: 'nginx' };
       for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) out[k] = v;
+      modifyHeaders(out, p.responseHeaders);
       record(up.statusCode ?? 502, backend);
       res.writeHead(up.statusCode ?? 502, out);
       up.pipe(res);
@@ -385,21 +595,117 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
     req.pipe(upstream);
   }
 
-  const servingHttp = opts.http ?? true;
-  const plain = http.createServer((req, res) => handle('http', req, res));
-  const secure = https.createServer(
-    {
-      cert: fake.cert,
-      key: fake.key,
-      // No SNI: this callback is not called and the default (fake) certificate is served.
-      SNICallback: (servername, cb) => {
-        sync();
-        const s = lookupServer(servers, servername.toLowerCase());
-        cb(null, s?.certificate?.context ?? defaultContext);
+  function handleGateway(listenerPort: number, scheme: 'http' | 'https', req: IncomingMessage, res: ServerResponse): void {
+    sync();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q >= 0 ? url.slice(0, q) : url;
+    const search = q >= 0 ? url.slice(q) : '';
+    const rawSni = scheme === 'https' ? (req.socket as TLSSocket).servername : undefined;
+    const sni = typeof rawSni === 'string' ? rawSni.toLowerCase() : '';
+    const host = hostOf(req.headers.host) || sni;
+    // Filled in as the request gets routed, so every log entry says how far it got.
+    const at: { listener?: string; route?: string } = {};
+    const record = (status: number, backend: string): void => {
+      requests.push({ scheme, host, path, status, backend, userAgent: req.headers['user-agent'], ...at });
+    };
+    const fail = (status: number, backend: string): void => {
+      record(status, backend);
+      if (status === 404) send(res, 404, 'default backend - 404', { 'content-type': 'text/plain; charset=utf-8' });
+      else send(res, status, nginxPage(status));
+    };
+    const onPort = gateway.listeners.filter((l) => l.port === listenerPort);
+    const l = selectListener(onPort, host);
+    // Listener isolation across TLS and HTTP: a Host another listener should have taken is misdirected.
+    if (scheme === 'https' && sni && l && selectListener(onPort, sni) !== l) return fail(421, 'misdirected');
+    if (!l) return fail(404, 'default-backend');
+    at.listener = l.id;
+    const decision = selectRule(l, { host, path, method: req.method ?? 'GET', headers: req.headers, query: new URLSearchParams(search) });
+    if (!decision) return fail(404, 'default-backend');
+    const { route: r, rule, match } = decision;
+    const routeNs = r.metadata.namespace ?? 'default';
+    at.route = `${routeNs}/${r.metadata.name}`;
+    // Filters this stand-in cannot apply must not be skipped: such requests fail (as the spec asks).
+    if (unsupportedFilters(rule).length > 0 || (rule.backendRefs ?? []).some((b) => ((b as { filters?: unknown[] }).filters ?? []).length > 0)) return fail(500, 'unsupported-filter');
+    const filter = (type: string) => rule.filters?.find((f) => f.type === type);
+    const redirect = filter('RequestRedirect')?.requestRedirect;
+    if (redirect) {
+      const status = redirect.statusCode ?? 302;
+      record(status, 'redirect');
+      send(res, status, nginxPage(status), { location: redirectLocation(redirect, { scheme, host, path, search, listenerPort }, match) });
+      return;
+    }
+    const refs = (rule.backendRefs ?? []).filter((b) => (b.weight ?? 1) > 0);
+    const total = refs.reduce((n, b) => n + (b.weight ?? 1), 0);
+    if (total === 0) return fail(500, 'none');
+    const spreadKey = `${at.route ?? ''}#${decision.ruleIndex}`;
+    let turn = (spread.get(spreadKey) ?? 0) % total;
+    spread.set(spreadKey, turn + 1);
+    let chosen: BackendRefSpec = refs[0] as BackendRefSpec;
+    for (const b of refs) {
+      turn -= b.weight ?? 1;
+      if (turn < 0) {
+        chosen = b;
+        break;
+      }
+    }
+    const ns = chosen.namespace ?? routeNs;
+    const backend = `${ns}/${chosen.name}:${chosen.port ?? ''}`;
+    const state = gateway.backend(r, chosen);
+    if (typeof state === 'object') return fail(500, backend);
+    const target = opts.services(ns, chosen.name, chosen.port ?? 0);
+    if (state === 'no-endpoints' || !target) return fail(503, backend);
+    const rewrite = filter('URLRewrite')?.urlRewrite;
+    proxy(req, res, {
+      scheme,
+      host,
+      path: rewrite?.path ? `${modifyPath(rewrite.path, path, match)}${search}` : url,
+      target,
+      backend,
+      record,
+      listenerPort,
+      requestHeaders: filter('RequestHeaderModifier')?.requestHeaderModifier,
+      responseHeaders: filter('ResponseHeaderModifier')?.responseHeaderModifier,
+      ...(rewrite?.hostname ? { upstreamHost: rewrite.hostname } : {}),
+    });
+  }
+
+  /** Gateway mode: the certificate of the listener SNI selects on a listener port. */
+  function gatewayContext(listenerPort: number, servername: string): SecureContext | undefined {
+    const l: ProgrammedListener | undefined = selectListener(
+      gateway.listeners.filter((x) => x.port === listenerPort),
+      servername.toLowerCase(),
+    );
+    if (l?.certificate) return l.certificate.context as SecureContext;
+    return invalidCertificate === 'reject' ? undefined : defaultContext;
+  }
+
+  function makeSecureServer(listenerPort: number): Server {
+    const server = https.createServer(
+      {
+        cert: fake.cert,
+        key: fake.key,
+        // No SNI: this callback is not called and the default (fake) certificate is served.
+        SNICallback: (servername, cb) => {
+          sync();
+          if (mode === 'gateway') {
+            const context = gatewayContext(listenerPort, servername);
+            if (context) cb(null, context);
+            else cb(new Error(`no usable certificate for ${servername}`));
+            return;
+          }
+          const s = lookupServer(servers, servername.toLowerCase());
+          cb(null, s?.certificate?.context ?? defaultContext);
+        },
       },
-    },
-    (req, res) => handle('https', req, res),
-  );
+      (req, res) => (mode === 'gateway' ? handleGateway(listenerPort, 'https', req, res) : handle('https', req, res)),
+    );
+    return server;
+  }
+
+  const servingHttp = opts.http ?? true;
+  const plain = http.createServer((req, res) => (mode === 'gateway' ? handleGateway(80, 'http', req, res) : handle('http', req, res)));
+  const secure = makeSecureServer(443);
   const nodePort = await listen(plain);
   // Bare metal: "port 80" is a port nobody listens on; HTTP answers on the NodePort only.
   const httpPort = servingHttp ? nodePort : await freePort();
@@ -425,12 +731,21 @@ export async function startFakeController(opts: FakeControllerOptions): Promise<
       if (!f) sync(true);
     },
     requests,
+    mode,
+    controllerName,
+    statusErrors,
+    gatewayPort(listenerPort: number) {
+      if (listenerPort === 80) return servingHttp ? httpPort : undefined;
+      if (listenerPort === 443) return httpsPort;
+      return extraPorts.get(listenerPort)?.state === 'bound' ? listenerPort : undefined;
+    },
     reload: () => sync(true),
     close: async () => {
       closed = true;
       clearInterval(timer);
-      for (const s of [plain, secure]) s.closeAllConnections();
-      await Promise.all([plain, secure].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      const all = [plain, secure, ...[...extraPorts.values()].filter((e) => e.state === 'bound' && e.server).map((e) => e.server as Server)];
+      for (const s of all) s.closeAllConnections();
+      await Promise.all(all.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     },
   };
 }

@@ -102,9 +102,19 @@ export function forbidden(a: ForbiddenAttributes): ApiError {
 }
 
 export interface FieldError {
-  type: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueForbidden' | 'FieldValueDuplicate';
+  type:
+    | 'FieldValueRequired'
+    | 'FieldValueInvalid'
+    | 'FieldValueNotSupported'
+    | 'FieldValueForbidden'
+    | 'FieldValueDuplicate'
+    | 'FieldValueTypeInvalid'
+    | 'FieldValueTooLong'
+    | 'FieldValueTooMany';
   field: string;
   value?: unknown;
+  /** The value as Go's %#v prints it, when JSON would differ (`0x0`, `map[string]interface {}{…}`). */
+  valueText?: string;
   detail?: string;
 }
 
@@ -114,14 +124,16 @@ const FIELD_ERROR_TEXT: Record<FieldError['type'], string> = {
   FieldValueNotSupported: 'Unsupported value',
   FieldValueForbidden: 'Forbidden',
   FieldValueDuplicate: 'Duplicate value',
+  FieldValueTypeInvalid: 'Invalid value',
+  FieldValueTooLong: 'Too long',
+  FieldValueTooMany: 'Too many',
 };
 
 /** field.Error.ErrorBody(): `Invalid value: "x": detail`, `Required value`. */
 function errorBody(e: FieldError): string {
   let body = FIELD_ERROR_TEXT[e.type];
-  if (e.type === 'FieldValueInvalid' || e.type === 'FieldValueNotSupported' || e.type === 'FieldValueDuplicate') {
-    body += `: ${JSON.stringify(e.value)}`;
-  }
+  if (e.valueText !== undefined) body += `: ${e.valueText}`;
+  else if (e.type !== 'FieldValueRequired' && e.type !== 'FieldValueForbidden' && e.type !== 'FieldValueTooLong') body += `: ${JSON.stringify(e.value)}`;
   return e.detail ? `${body}: ${e.detail}` : body;
 }
 

@@ -48,6 +48,16 @@ export interface ResourceType {
   createOnUpdate?: boolean;
   /** DELETE answers with the deleted object instead of a Status (custom resources do this). */
   returnsDeletedObject?: boolean;
+  /**
+   * Served from a CustomResourceDefinition: create drops the status, PUT needs a
+   * resourceVersion (no unconditional updates), schema defaults and pruning apply.
+   */
+  customResource?: boolean;
+  /**
+   * The version objects are stored as when several versions of one resource share storage
+   * (Gateway v1 and v1beta1): every version sees the same objects, each with its own apiVersion.
+   */
+  storageVersion?: string;
   /** Rule metadata.name must follow. */
   nameRule?: 'subdomain' | 'label' | 'dns1035';
   /** Extra fields accepted in fieldSelector besides metadata.name and metadata.namespace. */
@@ -130,6 +140,10 @@ export const qualifiedResource = (t: ResourceType): string => (t.group ? `${t.re
 
 export const typeKey = (t: Pick<ResourceType, 'group' | 'version' | 'resource'>): string =>
   `${t.group}/${t.version}/${t.resource}`;
+
+/** The storage a resource lives in: one per group/resource/storage version, shared by its served versions. */
+export const storageKey = (t: Pick<ResourceType, 'group' | 'version' | 'resource' | 'storageVersion'>): string =>
+  `${t.group}/${t.storageVersion ?? t.version}/${t.resource}`;
 
 /**
  * How tests name a resource in direct store calls: a plural (`secrets`), a Kind (`Secret`),

@@ -44,6 +44,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { decodeError, unknownFields } from './validation.js';
 import { Store, type WatchEvent } from './store.js';
 import { toTable, type IncludeObject } from './table.js';
+import { GATEWAY_API_BUNDLE_VERSION, GATEWAY_API_RESOURCES } from './gateway-api.js';
 
 export interface KubeApiOptions {
   /** The user named in Forbidden messages. */
@@ -62,6 +63,13 @@ export interface KubeApiOptions {
   namespaceTerminationMs?: number;
   /** Namespaces to create at start, besides default, kube-system, kube-public, kube-node-lease. */
   namespaces?: string[];
+  /**
+   * Serve the Gateway API standard channel (v1.6.1 CRDs: GatewayClass, Gateway, HTTPRoute,
+   * ListenerSet, ReferenceGrant) and list its CRDs. Default false: a cluster without the CRDs,
+   * where discovery has no gateway.networking.k8s.io and its paths answer 404, which is what
+   * every test written before Gateway support saw.
+   */
+  gatewayApi?: boolean;
 }
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
@@ -129,6 +137,11 @@ export interface KubeApi {
   create<T = KubeObject>(obj: object): T;
   /** Creates or replaces (unconditionally unless obj carries a resourceVersion). */
   put<T = KubeObject>(obj: object): T;
+  /**
+   * Writes only the status, as PUT …/status does (custom resources need the resourceVersion
+   * read with the object). What controllers do; clients of the API never see the difference.
+   */
+  putStatus<T = KubeObject>(obj: object): T;
   /** Deletes; false when it did not exist. */
   delete(ref: ResourceRef, namespace: string | undefined, name: string): boolean;
   ensureNamespace(name: string, labels?: Record<string, string>): KubeObject;
@@ -223,7 +236,7 @@ function verbOf(method: string, route: ResourceRoute): Verb | undefined {
 
 export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> {
   const user = opts.user ?? 'system:serviceaccount:certkeeper:certkeeper';
-  const table = new ResourceTable([...DEFAULT_RESOURCES, ...(opts.resources ?? [])]);
+  const table = new ResourceTable([...DEFAULT_RESOURCES, ...(opts.gatewayApi ? GATEWAY_API_RESOURCES : []), ...(opts.resources ?? [])]);
   const store = new Store(table, opts.historySize ?? 10_000);
   const bookmarkMs = opts.bookmarkIntervalMs ?? 1000;
   const aggregated = opts.aggregatedDiscovery ?? true;
@@ -250,6 +263,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
   for (const ns of [...SYSTEM_NAMESPACES, ...(opts.namespaces ?? [])]) {
     if (!store.get(nsType, undefined, ns)) store.create(nsType, undefined, { metadata: { name: ns } });
   }
+  if (opts.gatewayApi) installCrds(store, table, GATEWAY_API_RESOURCES);
 
   // ---- routing ------------------------------------------------------------------------------
 
@@ -894,6 +908,11 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
       const { t, obj } = typeFor(input);
       return copy(store.create(t, obj.metadata.namespace, obj)) as T;
     },
+    putStatus<T>(input: object) {
+      const { t, obj } = typeFor(input);
+      if (!t.status) throw new Error(`kube-api: ${t.resource} has no status subresource`);
+      return copy(store.update(t, obj.metadata.namespace, obj.metadata.name ?? '', obj, { subresource: 'status' })) as T;
+    },
     put<T>(input: object) {
       const { t, obj } = typeFor(input);
       const name = obj.metadata.name ?? '';
@@ -944,3 +963,54 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
 }
 
 
+
+/**
+ * The CustomResourceDefinition objects `kubectl get crd` lists for served custom resources, with
+ * the bundle-version and channel annotations tools read to tell which Gateway API is installed.
+ * Their OpenAPI schemas are left out (the validation lives in gateway-api.ts).
+ */
+function installCrds(store: Store, table: ResourceTable, types: readonly ResourceType[]): void {
+  const crdType = table.resolve({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions' });
+  const byResource = new Map<string, ResourceType[]>();
+  for (const t of types) byResource.set(`${t.resource}.${t.group}`, [...(byResource.get(`${t.resource}.${t.group}`) ?? []), t]);
+  for (const [name, versions] of byResource) {
+    const first = versions[0] as ResourceType;
+    const storage = first.storageVersion ?? first.version;
+    const names = {
+      kind: first.kind,
+      listKind: `${first.kind}List`,
+      plural: first.resource,
+      singular: first.singular,
+      ...(first.shortNames ? { shortNames: first.shortNames } : {}),
+      ...(first.categories ? { categories: first.categories } : {}),
+    };
+    const created = store.create(crdType, undefined, {
+      metadata: {
+        name,
+        annotations: {
+          'api-approved.kubernetes.io': 'https://github.com/kubernetes-sigs/gateway-api/pull/4530',
+          'gateway.networking.k8s.io/bundle-version': GATEWAY_API_BUNDLE_VERSION,
+          'gateway.networking.k8s.io/channel': 'standard',
+        },
+      },
+      spec: {
+        group: first.group,
+        names,
+        scope: first.namespaced ? 'Namespaced' : 'Cluster',
+        versions: versions.map((t) => ({ name: t.version, served: true, storage: t.version === storage, ...(t.status ? { subresources: { status: {} } } : {}) })),
+      },
+    });
+    const now = created.metadata.creationTimestamp;
+    store.update(crdType, undefined, name, {
+      ...created,
+      status: {
+        acceptedNames: names,
+        conditions: [
+          { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: now },
+          { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now },
+        ],
+        storedVersions: [storage],
+      },
+    }, { subresource: 'status' });
+  }
+}

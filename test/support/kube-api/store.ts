@@ -3,9 +3,10 @@
 // delete with optimistic concurrency, finalizers and status subresources; and a bounded event
 // history that watches resume from, like the watch cache.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { alreadyExists, ApiError, badRequest, conflict, expired, notFound } from './errors.js';
+import { alreadyExists, ApiError, badRequest, conflict, expired, invalid, notFound } from './errors.js';
+import { defaultGatewayApiObject, GATEWAY_GROUP } from './gateway-api.js';
 import { isMap } from './patch.js';
-import { groupVersion, qualifiedResource, typeKey, type KubeObject, type ResourceTable, type ResourceType } from './resources.js';
+import { groupVersion, qualifiedResource, storageKey, type KubeObject, type ResourceTable, type ResourceType } from './resources.js';
 import type { Matcher } from './selectors.js';
 import { checkDecodable, validate } from './validation.js';
 
@@ -13,7 +14,7 @@ export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface StoredEvent {
   type: EventType;
-  /** typeKey() of the resource. */
+  /** storageKey() of the resource. */
   resource: string;
   rv: number;
   key: string;
@@ -34,6 +35,8 @@ export interface WatchEvent {
 }
 
 interface Subscriber {
+  /** The version the watcher asked for: events carry its apiVersion. */
+  type: ResourceType;
   filter: WatchFilter;
   send: (e: WatchEvent) => void;
 }
@@ -103,6 +106,12 @@ function specPart(obj: KubeObject): Record<string, unknown> {
   return rest;
 }
 
+/** An object as one served version shows it: versions sharing storage differ only in apiVersion here. */
+function view(t: ResourceType, obj: KubeObject): KubeObject {
+  const gv = groupVersion(t);
+  return obj.apiVersion === gv ? obj : { ...obj, apiVersion: gv };
+}
+
 /** Status a registry strategy resets on create (PrepareForCreate). */
 function initialStatus(t: ResourceType): unknown {
   if (t.group === '' && t.kind === 'Namespace') return { phase: 'Active' };
@@ -122,7 +131,7 @@ export class Store {
     readonly table: ResourceTable,
     private readonly historySize: number,
   ) {
-    for (const t of table.all) this.collections.set(typeKey(t), new Collection(t));
+    for (const t of table.all) if (!this.collections.has(storageKey(t))) this.collections.set(storageKey(t), new Collection(t));
   }
 
   get resourceVersion(): number {
@@ -130,13 +139,14 @@ export class Store {
   }
 
   private collection(t: ResourceType): Collection {
-    const c = this.collections.get(typeKey(t));
-    if (!c) throw new Error(`kube-api: no collection for ${typeKey(t)}`);
+    const c = this.collections.get(storageKey(t));
+    if (!c) throw new Error(`kube-api: no collection for ${storageKey(t)}`);
     return c;
   }
 
   get(t: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
-    return this.collection(t).items.get(objectKey(t.namespaced ? namespace : undefined, name));
+    const obj = this.collection(t).items.get(objectKey(t.namespaced ? namespace : undefined, name));
+    return obj && view(t, obj);
   }
 
   /** Objects in key order, optionally from one namespace, starting after `afterKey`. */
@@ -150,7 +160,7 @@ export class Store {
       const key = keys[i] ?? '';
       if (prefix && !key.startsWith(prefix)) break;
       const obj = c.items.get(key);
-      if (obj) yield [key, obj];
+      if (obj) yield [key, view(t, obj)];
     }
   }
 
@@ -202,13 +212,14 @@ export class Store {
     } else {
       delete obj.metadata.namespace; // cluster-scoped objects silently lose a namespace, like BeforeCreate
     }
-    // kind and apiVersion first: the key order a real server encodes.
+    // kind and apiVersion first: the key order a real server encodes. Stored as the storage version.
     const { kind: _k, apiVersion: _a, metadata, ...rest } = obj;
-    return { kind: t.kind, apiVersion: groupVersion(t), metadata, ...rest };
+    return { kind: t.kind, apiVersion: groupVersion({ group: t.group, version: t.storageVersion ?? t.version }), metadata, ...rest };
   }
 
   /** Defaulting the real API does on every write that users notice. */
   private applyDefaults(t: ResourceType, obj: KubeObject): void {
+    if (t.group === GATEWAY_GROUP) defaultGatewayApiObject(t, obj);
     if (t.group !== '') return;
     if (t.kind === 'Secret') {
       // stringData is write-only: merged into data, never stored (core/v1 conversion).
@@ -233,6 +244,8 @@ export class Store {
     const obj = this.normalise(t, namespace, body);
     const meta = obj.metadata;
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomSuffix()}`;
+    // "create cannot set status" (PrepareForCreate runs before validation); schema defaults refill it.
+    if (t.customResource && t.status) delete obj['status'];
     this.applyDefaults(t, obj);
     validate(t, obj);
     this.requireNamespace(t, meta.namespace, meta.name ?? '');
@@ -246,15 +259,15 @@ export class Store {
     delete meta.deletionGracePeriodSeconds;
     if (t.generation) meta.generation = 1;
     else delete meta.generation;
-    if (t.status) obj['status'] = initialStatus(t);
+    if (t.status && !t.customResource) obj['status'] = initialStatus(t);
     if (opts.dryRun) {
       delete meta.resourceVersion;
-      return obj;
+      return view(t, obj);
     }
     meta.resourceVersion = String(++this.rv);
     c.set(key, obj);
-    this.record(t, { resource: typeKey(t), type: 'ADDED', rv: this.rv, key, obj });
-    return obj;
+    this.record(t, { resource: storageKey(t), type: 'ADDED', rv: this.rv, key, obj });
+    return view(t, obj);
   }
 
   /**
@@ -275,15 +288,23 @@ export class Store {
       throw notFound(t, name);
     }
     const rv = obj.metadata.resourceVersion;
+    // Custom resources allow no unconditional update (kubectl replace of a file without one fails).
+    if (!rv && t.customResource) {
+      throw invalid(t, name, [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', valueText: '0x0', detail: 'must be specified for an update' }]);
+    }
     // An empty resourceVersion is an unconditional update, allowed for every built-in type we serve.
     if (rv && rv !== old.metadata.resourceVersion) throw conflict(t, name);
     let next: KubeObject;
     if (opts.subresource === 'status') {
       next = { ...clone(old), status: obj['status'] };
+      if (t.customResource) this.applyDefaults(t, next);
     } else {
       next = obj;
       this.applyDefaults(t, next);
-      if (t.status) next['status'] = clone(old['status']);
+      if (t.status) {
+        if (old['status'] === undefined) delete next['status'];
+        else next['status'] = clone(old['status']);
+      }
     }
     const meta = next.metadata;
     meta.uid = old.metadata.uid;
@@ -297,18 +318,18 @@ export class Store {
     validate(t, next, old);
     meta.resourceVersion = old.metadata.resourceVersion;
     // A write that changes nothing is not persisted: no new resourceVersion, no watch event.
-    if (deepEqual(old, next)) return old;
-    if (opts.dryRun) return next;
+    if (deepEqual(old, next)) return view(t, old);
+    if (opts.dryRun) return view(t, next);
     meta.resourceVersion = String(++this.rv);
     if (meta.deletionTimestamp && !(meta.finalizers?.length ?? 0)) {
       // The last finalizer is gone: the pending delete completes now.
       c.delete(key);
-      this.record(t, { resource: typeKey(t), type: 'DELETED', rv: this.rv, key, obj: next, prev: old });
-      return next;
+      this.record(t, { resource: storageKey(t), type: 'DELETED', rv: this.rv, key, obj: next, prev: old });
+      return view(t, next);
     }
     c.set(key, next);
-    this.record(t, { resource: typeKey(t), type: 'MODIFIED', rv: this.rv, key, obj: next, prev: old });
-    return next;
+    this.record(t, { resource: storageKey(t), type: 'MODIFIED', rv: this.rv, key, obj: next, prev: old });
+    return view(t, next);
   }
 
   delete(t: ResourceType, namespace: string | undefined, name: string, opts: DeleteOptions = {}): { obj: KubeObject; deleted: boolean } {
@@ -323,17 +344,17 @@ export class Store {
     if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
       throw conflict(t, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion ?? ''}`);
     }
-    if (opts.dryRun) return { obj: old, deleted: true };
+    if (opts.dryRun) return { obj: view(t, old), deleted: true };
     if (old.metadata.finalizers?.length) {
       // Finalizers hold the object: deletion only marks it, an update removing them completes it.
-      if (old.metadata.deletionTimestamp) return { obj: old, deleted: false };
+      if (old.metadata.deletionTimestamp) return { obj: view(t, old), deleted: false };
       const marked = clone(old);
       marked.metadata.deletionTimestamp = timestamp();
       marked.metadata.deletionGracePeriodSeconds = 0;
       marked.metadata.resourceVersion = String(++this.rv);
       c.set(key, marked);
-      this.record(t, { resource: typeKey(t), type: 'MODIFIED', rv: this.rv, key, obj: marked, prev: old });
-      return { obj: marked, deleted: false };
+      this.record(t, { resource: storageKey(t), type: 'MODIFIED', rv: this.rv, key, obj: marked, prev: old });
+      return { obj: view(t, marked), deleted: false };
     }
     if (isNamespaceType(t) && !opts.immediate) {
       // A namespace goes Terminating; finalizeNamespace (the namespace controller's job) empties
@@ -344,7 +365,7 @@ export class Store {
       marked['status'] = { ...(isMap(old['status']) ? old['status'] : {}), phase: 'Terminating' };
       marked.metadata.resourceVersion = String(++this.rv);
       c.set(key, marked);
-      this.record(t, { resource: typeKey(t), type: 'MODIFIED', rv: this.rv, key, obj: marked, prev: old });
+      this.record(t, { resource: storageKey(t), type: 'MODIFIED', rv: this.rv, key, obj: marked, prev: old });
       return { obj: marked, deleted: false };
     }
     if (isNamespaceType(t)) this.deleteNamespaceContents(name);
@@ -352,8 +373,8 @@ export class Store {
     // The DELETED event carries the revision of the delete, not of the last write.
     gone.metadata.resourceVersion = String(++this.rv);
     c.delete(key);
-    this.record(t, { resource: typeKey(t), type: 'DELETED', rv: this.rv, key, obj: gone, prev: old });
-    return { obj: gone, deleted: true };
+    this.record(t, { resource: storageKey(t), type: 'DELETED', rv: this.rv, key, obj: gone, prev: old });
+    return { obj: view(t, gone), deleted: true };
   }
 
   /** Completes the deletion of a Terminating namespace: its objects first, then itself. */
@@ -371,7 +392,7 @@ export class Store {
         const gone = clone(obj);
         gone.metadata.resourceVersion = String(++this.rv);
         c.delete(key);
-        this.record(c.type, { resource: typeKey(c.type), type: 'DELETED', rv: this.rv, key, obj: gone, prev: obj });
+        this.record(c.type, { resource: storageKey(c.type), type: 'DELETED', rv: this.rv, key, obj: gone, prev: obj });
       }
     }
   }
@@ -394,7 +415,7 @@ export class Store {
    */
   watch(t: ResourceType, filter: WatchFilter, since: number | undefined, send: (e: WatchEvent) => void): () => void {
     const c = this.collection(t);
-    const sub: Subscriber = { filter, send };
+    const sub: Subscriber = { type: t, filter, send };
     if (since === undefined) {
       for (const [, obj] of this.iterate(t, filter.namespace)) {
         if (filter.label(obj) && filter.field(obj)) send({ type: 'ADDED', object: obj });
@@ -403,7 +424,7 @@ export class Store {
       if (since < this.historyStart) {
         throw expired(`too old resource version: ${since} (${this.historyStart + 1})`);
       }
-      const tk = typeKey(t);
+      const tk = storageKey(t);
       for (const e of this.history) {
         if (e.rv > since && e.resource === tk) deliver(sub, e);
       }
@@ -435,11 +456,12 @@ function deliver(s: Subscriber, e: StoredEvent): void {
   const matches = (o: KubeObject | undefined): boolean => !!o && filter.label(o) && filter.field(o);
   const now = e.type !== 'DELETED' && matches(e.obj);
   const before = e.type !== 'ADDED' && matches(e.prev ?? e.obj);
+  const object = view(s.type, e.obj);
   if (e.type === 'DELETED') {
-    if (before) s.send({ type: 'DELETED', object: e.obj });
-  } else if (now && before) s.send({ type: 'MODIFIED', object: e.obj });
-  else if (now) s.send({ type: 'ADDED', object: e.obj });
-  else if (before) s.send({ type: 'DELETED', object: e.obj });
+    if (before) s.send({ type: 'DELETED', object });
+  } else if (now && before) s.send({ type: 'MODIFIED', object });
+  else if (now) s.send({ type: 'ADDED', object });
+  else if (before) s.send({ type: 'DELETED', object });
 }
 
 /** First index whose key is >= k. */

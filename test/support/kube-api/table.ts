@@ -97,6 +97,41 @@ const COLUMNS: Record<string, Column[]> = {
   'coordination.k8s.io/Lease': [NAME, { name: 'Holder', type: 'string', cell: (o) => str(obj(o['spec'])['holderIdentity']) }, AGE],
 };
 
+// Custom resources print their CRD's additionalPrinterColumns: JSONPath cells (the first match,
+// arrays as JSON, nothing when absent) and `date` columns converted to an age on the server.
+const CR_AGE: Column = { ...AGE, type: 'date' };
+const conditionStatus = (type: string): Column => ({
+  name: type,
+  type: 'string',
+  cell: (o) => {
+    const c = arr(obj(o['status'])['conditions']).find((x) => obj(x)['type'] === type);
+    return c === undefined ? null : (obj(c)['status'] ?? null);
+  },
+});
+const GATEWAY_COLUMNS: Record<string, Column[]> = {
+  'gateway.networking.k8s.io/GatewayClass': [
+    NAME,
+    { name: 'Controller', type: 'string', cell: (o) => obj(o['spec'])['controllerName'] ?? null },
+    conditionStatus('Accepted'),
+    CR_AGE,
+    { name: 'Description', type: 'string', priority: 1, cell: (o) => obj(o['spec'])['description'] ?? null },
+  ],
+  'gateway.networking.k8s.io/Gateway': [
+    NAME,
+    { name: 'Class', type: 'string', cell: (o) => obj(o['spec'])['gatewayClassName'] ?? null },
+    { name: 'Address', type: 'string', cell: (o) => obj(arr(obj(o['status'])['addresses'])[0])['value'] ?? null },
+    conditionStatus('Programmed'),
+    CR_AGE,
+  ],
+  'gateway.networking.k8s.io/HTTPRoute': [
+    NAME,
+    { name: 'Hostnames', type: 'string', cell: (o) => (Array.isArray(obj(o['spec'])['hostnames']) ? JSON.stringify(obj(o['spec'])['hostnames']) : null) },
+    CR_AGE,
+  ],
+  'gateway.networking.k8s.io/ListenerSet': [NAME, conditionStatus('Accepted'), conditionStatus('Programmed'), CR_AGE],
+  'gateway.networking.k8s.io/ReferenceGrant': [NAME, CR_AGE],
+};
+
 const DEFAULT_COLUMNS: Column[] = [
   NAME,
   { name: 'Created At', type: 'date', cell: (o) => o.metadata.creationTimestamp ?? '' },
@@ -106,7 +141,7 @@ export type IncludeObject = 'None' | 'Metadata' | 'Object';
 
 /** Builds a Table for a list (or one object); `metadata` carries resourceVersion/continue. */
 export function toTable(t: ResourceType, items: KubeObject[], metadata: Record<string, unknown>, include: IncludeObject, now = Date.now()): unknown {
-  const columns = COLUMNS[`${t.group}/${t.kind}`] ?? DEFAULT_COLUMNS;
+  const columns = COLUMNS[`${t.group}/${t.kind}`] ?? GATEWAY_COLUMNS[`${t.group}/${t.kind}`] ?? DEFAULT_COLUMNS;
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

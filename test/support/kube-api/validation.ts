@@ -2,6 +2,7 @@
 // Decoding problems (a non-string label, bad base64 in Secret data) are 400 BadRequest on a real
 // server because the JSON never becomes a Go object; rule violations are 422 Invalid.
 import { ApiError, invalid, type FieldError } from './errors.js';
+import { gatewayApiErrors, gatewayApiUnknownFields, GATEWAY_GROUP } from './gateway-api.js';
 import { isMap } from './patch.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
@@ -99,6 +100,7 @@ export function validate(t: ResourceType, obj: KubeObject, old?: KubeObject): vo
   }
   if (t.group === 'networking.k8s.io' && t.kind === 'Ingress') errs.push(...ingressErrors(obj));
   if (t.kind === 'Event' && !old) errs.push(...eventErrors(t, obj));
+  if (t.group === GATEWAY_GROUP) errs.push(...gatewayApiErrors(t, obj, old));
   if (errs.length) throw invalid(t, name, errs);
 }
 
@@ -214,6 +216,12 @@ const TOP_LEVEL_FIELDS: Record<string, string[]> = {
  * carry no schemas.
  */
 export function unknownFields(t: ResourceType, obj: KubeObject): string[] {
+  // Custom resources have schemas: unknown fields are found at any depth, then pruned.
+  const deep = gatewayApiUnknownFields(t, obj);
+  if (deep) {
+    if (isMap(obj.metadata)) deep.push(...Object.keys(obj.metadata).filter((k) => !OBJECT_META_FIELDS.has(k)).map((k) => `metadata.${k}`));
+    return deep;
+  }
   const allowed = new Set(['apiVersion', 'kind', 'metadata', ...(TOP_LEVEL_FIELDS[`${t.group}/${t.kind}`] ?? ['spec', 'status'])]);
   const unknown = Object.keys(obj).filter((k) => !allowed.has(k));
   if (isMap(obj.metadata)) unknown.push(...Object.keys(obj.metadata).filter((k) => !OBJECT_META_FIELDS.has(k)).map((k) => `metadata.${k}`));
