@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # certkeeper's image: `node /app/dist/cli.js`, non-root, production dependencies only.
-#   docker build -t certkeeper .
-#   docker run --rm certkeeper --help
+#   docker build -t REGISTRY/certkeeper:TAG . && docker push REGISTRY/certkeeper:TAG
+#   docker run --rm REGISTRY/certkeeper:TAG --help
 # The chart (charts/certkeeper) runs it with `run`, `serve` or `renew`.
 
 # Build stage: compile with the dev dependencies (TypeScript, @types), then drop them.

@@ -25,6 +25,14 @@ Full name: the release name, with the chart name unless the release name already
 
 {{- define "certkeeper.labels" -}}
 helm.sh/chart: {{ include "certkeeper.chart" . }}
+{{ include "certkeeper.podLabels" . }}
+{{- end }}
+
+{{/*
+Labels of pod templates: no helm.sh/chart, so a chart-only change (a new chart version with the
+same image) does not change the template and restart every pod.
+*/}}
+{{- define "certkeeper.podLabels" -}}
 {{ include "certkeeper.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -52,8 +60,20 @@ app.kubernetes.io/component: server
 {{- end }}
 {{- end }}
 
+{{/*
+No certkeeper image is published: an install without image.repository would only give pods in
+ImagePullBackOff, so the chart says what to do instead.
+*/}}
 {{- define "certkeeper.image" -}}
+{{- if not .Values.image.repository }}
+{{- fail "image.repository is not set. No certkeeper image is published yet: build one from the repository's Dockerfile and push it where the cluster can pull it (docker build -t REGISTRY/certkeeper:TAG . && docker push REGISTRY/certkeeper:TAG), then install with --set image.repository=REGISTRY/certkeeper --set image.tag=TAG" }}
+{{- end }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The namespaces certkeeper manages in rbac.scope=namespaces (empty in cluster scope). */}}
+{{- define "certkeeper.managedNamespaces" -}}
+{{- if eq .Values.rbac.scope "namespaces" }}{{ join "," .Values.rbac.namespaces }}{{ end }}
 {{- end }}
 
 {{/* The responder's container port: unprivileged, since the container runs as non-root. */}}
@@ -102,6 +122,11 @@ app.kubernetes.io/component: server
       key: {{ .key | quote }}
 {{- end }}
 {{- end }}
+{{- if and (eq .Values.rbac.scope "namespaces") (eq (len .Values.rbac.namespaces) 1) }}
+# The roles reach this namespace only: list there, not cluster-wide.
+- name: CERTKEEPER_NAMESPACE
+  value: {{ first .Values.rbac.namespaces | quote }}
+{{- end }}
 - name: CERTKEEPER_ALL_INGRESSES
   value: {{ .Values.allIngresses | quote }}
 {{- with .Values.ingressClass }}
@@ -122,7 +147,7 @@ app.kubernetes.io/component: server
 {{- end }}
 {{- end }}
 
-{{/* Settings of the cron service only: schedule, leadership, admin port, alert channels. */}}
+{{/* Settings of the cron service only: schedule, leadership, admin port. */}}
 {{- define "certkeeper.env.run" -}}
 - name: CERTKEEPER_ADMIN_PORT
   value: {{ include "certkeeper.adminPort" . | quote }}
@@ -134,6 +159,13 @@ app.kubernetes.io/component: server
   value: {{ .Values.runOnStart | quote }}
 - name: CERTKEEPER_LEADER_ELECTION
   value: {{ .Values.leaderElection | quote }}
+{{- end }}
+
+{{/*
+Alert channels: `run` sends alerts; the CronJob's `renew` gets the same settings so that a renew
+that alerts needs nothing more from the chart. Secrets stay in secretKeyRef.
+*/}}
+{{- define "certkeeper.env.alerts" -}}
 {{- with .Values.alerts.webhook }}
 {{- if .urlSecretRef.name }}
 - name: CERTKEEPER_WEBHOOK_URL
@@ -202,7 +234,122 @@ tolerations:
 {{- if and (eq .Values.mode "cronjob") (or .Values.metrics.serviceMonitor.enabled .Values.metrics.prometheusRule.enabled) }}
 {{- fail "metrics.serviceMonitor and metrics.prometheusRule need mode=deployment: in cronjob mode the pass runs in a short-lived Job that exports no metrics" }}
 {{- end }}
+{{- if and (eq .Values.mode "cronjob") .Values.metrics.grafanaDashboard.enabled }}
+{{- fail "metrics.grafanaDashboard needs mode=deployment: in cronjob mode the pass runs in a short-lived Job that exports no metrics, so the dashboard would stay empty" }}
+{{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (lt (int .Values.replicaCount) 2) }}
 {{- fail "podDisruptionBudget.enabled needs replicaCount >= 2: with one replica it would block every node drain" }}
+{{- end }}
+{{- if and (eq .Values.rbac.scope "namespaces") (empty .Values.rbac.namespaces) }}
+{{- fail "rbac.scope=namespaces needs rbac.namespaces: the namespaces whose Ingresses certkeeper manages, e.g. --set rbac.namespaces={shop}" }}
+{{- end }}
+{{- if and (eq .Values.rbac.scope "cluster") (not (empty .Values.rbac.namespaces)) }}
+{{- fail (printf "rbac.namespaces lists %s but rbac.scope is cluster, which grants every namespace: set rbac.scope=namespaces to restrict certkeeper to them, or empty rbac.namespaces" (join ", " .Values.rbac.namespaces)) }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (empty .Values.networkPolicy.apiServer.cidrs) }}
+{{- fail "networkPolicy.enabled needs networkPolicy.apiServer.cidrs: the addresses of the Kubernetes API server, without which certkeeper can do nothing. List them with: kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes (then e.g. --set networkPolicy.apiServer.cidrs={10.0.0.10/32})" }}
+{{- end }}
+{{- end }}
+
+{{/*
+What certkeeper does with the Ingresses it manages and their Secrets: the ClusterRole's rules in
+scope cluster, each listed namespace's Role in scope namespaces. No Ingress is ever read by GET
+or watched (paginated lists once per pass), and no Secret is deleted.
+*/}}
+{{- define "certkeeper.rules.managed" -}}
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [list]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, create, update, patch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end }}
+
+{{- define "certkeeper.rbacSubjects" -}}
+- kind: ServiceAccount
+  name: {{ include "certkeeper.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end }}
+
+{{/* NetworkPolicy peers from {namespaceSelector, podSelector} values (one peer: both must match). */}}
+{{- define "certkeeper.netpol.peers" -}}
+{{- toYaml (list (dict "namespaceSelector" (default dict .namespaceSelector) "podSelector" (default dict .podSelector))) }}
+{{- end }}
+
+{{/* Egress every certkeeper pod needs: the Kubernetes API and the cluster DNS. */}}
+{{- define "certkeeper.netpol.egressApi" -}}
+{{- $np := .Values.networkPolicy -}}
+# The Kubernetes API server (lists, Secrets, the challenge ConfigMap, Leases, Events).
+- to:
+    {{- range $np.apiServer.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range $np.apiServer.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+# Cluster DNS.
+- to:
+    {{- include "certkeeper.netpol.peers" $np.dns | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
+{{/*
+Egress of a pass: the self-check through the ingress controller, and outside the cluster the
+ACME CA, the self-check's public addresses and the alert channels.
+*/}}
+{{- define "certkeeper.netpol.egressPass" -}}
+{{- $np := .Values.networkPolicy -}}
+{{- $caPort := "443" -}}
+{{- if hasPrefix "https://" .Values.acme.server -}}
+{{- $caPort = regexFind ":[0-9]+$" (urlParse .Values.acme.server).host | trimPrefix ":" | default "443" -}}
+{{- end -}}
+{{- $ports := list $caPort "443" -}}
+{{- $why := list (printf "the ACME CA (%s), an https webhook (443)" $caPort) -}}
+{{- $selfCheckPorts := list "80" "443" -}}
+{{- with .Values.selfCheckAddress -}}
+{{- $selfCheckPorts = append $selfCheckPorts (regexFind "[0-9]+$" .) -}}
+{{- end -}}
+{{- if ne .Values.selfCheck "off" -}}
+{{- $ports = concat $ports $selfCheckPorts -}}
+{{- $why = append $why (printf "the self-check's public addresses (%s)" (join ", " (uniq $selfCheckPorts))) -}}
+{{- end -}}
+{{- if .Values.alerts.email.host -}}
+{{- $ports = append $ports (toString .Values.alerts.email.port) -}}
+{{- $why = append $why (printf "the SMTP server (%v)" .Values.alerts.email.port) -}}
+{{- end -}}
+{{- if ne .Values.selfCheck "off" }}
+# The self-check fetches http://HOST/.well-known/acme-challenge/… through the ingress controller
+# (port 80, 443 after a redirect), also when selfCheckAddress is the controller's ClusterIP.
+- to:
+    {{- include "certkeeper.netpol.peers" $np.ingressController | nindent 4 }}
+  ports:
+    {{- range uniq $selfCheckPorts }}
+    - port: {{ . | int }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+# Outside the cluster: {{ join "; " $why }}.
+- to:
+    {{- range $np.externalCidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range uniq $ports }}
+    - port: {{ . | int }}
+      protocol: TCP
+    {{- end }}
+{{- with $np.extraEgress }}
+{{ toYaml . }}
 {{- end }}
 {{- end }}
