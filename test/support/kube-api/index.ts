@@ -5,3 +5,4 @@ export { ApiError } from './errors.js';
 export type { Status } from './errors.js';
 export { DEFAULT_RESOURCES, ResourceTable } from './resources.js';
 export type { KubeObject, ObjectMeta, ResourceRef, ResourceType } from './resources.js';
+export type { Fault, FaultInjector, FaultMatch, FaultRule, FaultSpec, FaultVerb, Injection, Outage, OutageSpec } from './faults.js';
