@@ -104,6 +104,19 @@ export class Alerting {
     this.dispatcher = new AlertDispatcher({ store, notifiers, logger: log });
   }
 
+  /**
+   * SIGTERM, step 1 (returns at once): deliveries in flight end now, later passes only record.
+   * What was not delivered stays owed in the saved alert state and goes out after the restart.
+   */
+  abortDeliveries(): void {
+    this.dispatcher.abort();
+  }
+
+  /** SIGTERM, last step: abort, then wait up to `timeoutMs` for the alert state to be saved. */
+  stop(timeoutMs = 2_000): Promise<boolean> {
+    return this.dispatcher.stop(timeoutMs);
+  }
+
   /** Evaluates and delivers; never throws (a failing alert channel must not fail the pass). */
   async afterPass(report: PassReport, opts: { lastSuccessfulPass?: Date | undefined; watchingSince: Date }): Promise<Alert[]> {
     const { result, now } = report;

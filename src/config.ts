@@ -136,6 +136,12 @@ export const SETTINGS = {
   // Challenge responder
   httpPort: { flag: '--http-port <port>', help: 'port to answer HTTP-01 challenges on', parse: int(0, 65535), default: 80 },
   httpAddress: { flag: '--http-address <address>', help: 'address to listen on for HTTP-01 (default: all interfaces)', parse: str },
+  httpMaxConnections: {
+    flag: '--http-max-connections <n>',
+    help: 'connections the HTTP-01 responder holds at once; more are closed as soon as they are accepted',
+    parse: int(1, 1_000_000),
+    default: 1000,
+  },
 
   // Standalone issue
   domains: { flag: '--domain <name>', short: '-d', help: 'a name for the certificate (repeat for more; the first is the subject CN)', parse: str, repeatable: true },

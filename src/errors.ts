@@ -112,7 +112,8 @@ export class ClusterError extends CertkeeperError {
   override name = 'ClusterError';
   constructor(
     message: string,
-    readonly request: { verb: string; resource: string; namespace?: string; name?: string; status?: number; reason?: string },
+    /** `attempts` is set when transient failures were retried before giving up. */
+    readonly request: { verb: string; resource: string; namespace?: string; name?: string; status?: number; reason?: string; attempts?: number },
     hint?: string,
     options?: { cause?: unknown },
   ) {

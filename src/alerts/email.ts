@@ -1,7 +1,7 @@
 // Alerts by email over SMTP. Let's Encrypt stopped sending expiry emails in June 2025, so this is
 // the mail many teams relied on without knowing. Plain text: it is read on phones and in ticket
 // systems, and it has to survive being forwarded.
-import nodemailer, { type Transporter } from 'nodemailer';
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -23,7 +23,7 @@ export interface EmailOptions {
   to: string[];
   /** PEM CA bundle for a private mail server's certificate. */
   ca?: string;
-  /** Connect, greeting and socket timeout. Default 15 s. */
+  /** Connect, greeting and socket timeout. Default 15 s; the dispatcher's deadline may end a delivery sooner. */
   timeoutMs?: number;
   name?: string;
   logger?: Logger;
@@ -77,12 +77,16 @@ export class EmailNotifier implements Notifier {
     this.transport = nodemailer.createTransport(options);
   }
 
-  async send(n: Notification): Promise<void> {
+  async send(n: Notification, signal?: AbortSignal): Promise<void> {
     try {
-      const info = await this.transport.sendMail({ from: this.opts.from, to: this.opts.to, subject: emailSubject(n), text: emailBody(n) });
+      const mail: SendMailOptions = { from: this.opts.from, to: this.opts.to, subject: emailSubject(n), text: emailBody(n) };
+      // nodemailer 10.6 takes a signal and closes the SMTP connection when it fires (its types lag behind).
+      const info = await this.transport.sendMail(signal ? ({ ...mail, signal } as SendMailOptions) : mail);
       this.opts.logger?.debug({ channel: this.name, key: n.alert.key, messageId: info.messageId }, 'alert email accepted by the SMTP server');
     } catch (e) {
-      throw new Error(`sending alert email via ${this.opts.host}:${this.opts.port} failed: ${this.scrub(errorMessage(e))}`);
+      const where = `${this.opts.host}:${this.opts.port}`;
+      if (signal?.aborted) throw new Error(`sending alert email via ${where} was abandoned before the SMTP server confirmed it (${this.scrub(errorMessage(e))})`);
+      throw new Error(`sending alert email via ${where} failed: ${this.scrub(errorMessage(e))}`);
     }
   }
 

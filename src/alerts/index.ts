@@ -10,12 +10,15 @@ export {
   emptyAlertState,
   fromStoredAlert,
   parseAlertState,
+  pendingDeliveries,
+  planNotifications,
   serializeAlertState,
   toStoredAlert,
   type AlertRecord,
   type AlertState,
   type AlertStateStore,
   type ChannelDelivery,
+  type PlannedNotification,
   type StoredAlert,
 } from './state.js';
 export { WebhookNotifier, jsonPayload, redactUrl, slackPayload, type SlackPayload, type WebhookFormat, type WebhookOptions, type WebhookPayload } from './webhook.js';

@@ -21,7 +21,11 @@ export interface Notification {
 /** A channel. send() resolves when delivered and throws when not; the dispatcher retries next pass. */
 export interface Notifier {
   readonly name: string;
-  send(n: Notification): Promise<void>;
+  /**
+   * `signal` fires at the delivery's deadline or at shutdown: stop at once (abort the request,
+   * close the connection) and throw. The dispatcher stops waiting then either way.
+   */
+  send(n: Notification, signal?: AbortSignal): Promise<void>;
 }
 
 /** Whether a resolved notification ends the alert or only lowers its level. */

@@ -1,12 +1,18 @@
 // What the dispatcher remembers between passes and restarts: which alerts are firing, since when,
 // and what each channel has been told. Without it a restart would page everyone again, and a
 // webhook outage would lose the alert that email already delivered.
+//
+// Pending deliveries are not a separate queue: a channel that has not been told what a record
+// says (no entry, an older level, or a clear it has not heard) still owes that notification, and
+// planNotifications() derives it. Saving the state therefore saves what is pending, and a restart
+// — or a shutdown that aborted a delivery — sends it exactly where it stopped.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Alert, AlertCode, AlertLevel } from '../core/alerts.js';
+import { byCodeUnits, levelRank, type Alert, type AlertCode, type AlertLevel } from '../core/alerts.js';
 import { IoError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Notification } from './notification.js';
 
 /** An Alert as JSON: dates as ISO strings. */
 export type StoredAlert = Omit<Alert, 'notAfter'> & { notAfter?: string };
@@ -71,6 +77,48 @@ export function fromStoredAlert(s: StoredAlert): Alert {
   const a: Alert = { ...rest, object: { ...s.object }, hosts: [...s.hosts], ingresses: s.ingresses.map((i) => ({ ...i })) };
   if (notAfter !== undefined) a.notAfter = new Date(notAfter);
   return a;
+}
+
+/** One notification a channel still owes, and the record it speaks for. */
+export interface PlannedNotification {
+  notification: Notification;
+  record: AlertRecord;
+}
+
+/** What one channel still has to hear, critical first. Pure: `now` is the time of a new firing. */
+export function planNotifications(state: AlertState, channel: string, now: Date): PlannedNotification[] {
+  const out: PlannedNotification[] = [];
+  for (const rec of Object.values(state.alerts)) {
+    const told = rec.delivered[channel];
+    const alert = fromStoredAlert(rec.alert);
+    const since = new Date(rec.firstFiredAt);
+    let n: Notification | undefined;
+    if (rec.clearedAt !== undefined) {
+      if (told) n = { kind: 'resolved', alert: { ...alert, level: told.level }, at: new Date(rec.clearedAt), previousLevel: told.level, since };
+    } else if (!told) {
+      n = { kind: 'firing', alert, at: now, since };
+    } else if (levelRank(rec.level) > levelRank(told.level) || (rec.level === told.level && rec.code !== told.code)) {
+      n = { kind: 'firing', alert, at: now, previousLevel: told.level, since };
+    } else if (levelRank(rec.level) < levelRank(told.level)) {
+      n = { kind: 'resolved', alert, at: now, previousLevel: told.level, since };
+    }
+    if (n) out.push({ notification: n, record: rec });
+  }
+  return out.sort(
+    (a, b) =>
+      levelRank(b.notification.alert.level) - levelRank(a.notification.alert.level) || byCodeUnits(a.notification.alert.key, b.notification.alert.key),
+  );
+}
+
+/** Every notification still owed, per channel: what a restart will send. */
+export function pendingDeliveries(
+  state: AlertState,
+  channels: readonly string[],
+  now: Date,
+): { channel: string; kind: Notification['kind']; key: string; code: AlertCode; level: AlertLevel }[] {
+  return channels.flatMap((channel) =>
+    planNotifications(state, channel, now).map(({ notification: n }) => ({ channel, kind: n.kind, key: n.alert.key, code: n.alert.code, level: n.alert.level })),
+  );
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -116,7 +116,19 @@ class WebhookError extends Error {
   override name = 'WebhookError';
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Resolves after `ms`, or as soon as `signal` fires. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3), in ms from now. */
 function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
@@ -161,14 +173,15 @@ export class WebhookNotifier implements Notifier {
     return this.where;
   }
 
-  async send(n: Notification): Promise<void> {
+  async send(n: Notification, signal?: AbortSignal): Promise<void> {
     const body = JSON.stringify(this.format === 'slack' ? slackPayload(n) : jsonPayload(n));
     const headers = { 'content-type': 'application/json', 'user-agent': 'certkeeper', ...this.opts.headers };
     let last = '';
     for (let attempt = 1; attempt <= this.retries + 1; attempt++) {
       let wait = this.backoffMs * 2 ** (attempt - 1);
       try {
-        const res = await fetch(this.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs) });
+        const timeout = AbortSignal.timeout(this.timeoutMs);
+        const res = await fetch(this.url, { method: 'POST', headers, body, redirect: 'manual', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
         const text = (await res.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ').trim();
         if (res.status >= 200 && res.status < 300) return;
         last = `HTTP ${res.status}${text ? ` (${this.scrub(text)})` : ''}`;
@@ -186,20 +199,25 @@ export class WebhookNotifier implements Notifier {
         }
       } catch (e) {
         if (e instanceof WebhookError) throw e;
-        last = this.describe(e);
+        last = this.describe(e, signal);
       }
+      // Stopped or past the delivery's deadline: no more attempts, and say why.
+      if (signal?.aborted) throw new WebhookError(`POST ${this.where} was abandoned after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${last}`);
       if (attempt <= this.retries) {
         this.opts.logger?.debug({ channel: this.name, endpoint: this.where, attempt, retryInMs: wait, err: last }, `webhook ${this.name} attempt ${attempt} failed; retrying`);
-        await sleep(wait);
+        await sleep(wait, signal);
+        if (signal?.aborted) throw new WebhookError(`POST ${this.where} was abandoned after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${last}`);
       }
     }
     throw new WebhookError(`POST ${this.where} failed after ${this.retries + 1} attempt${this.retries === 0 ? '' : 's'}: ${last}`);
   }
 
   /** fetch's errors name the cause in `cause`; the message alone is "fetch failed". */
-  private describe(e: unknown): string {
+  private describe(e: unknown, signal?: AbortSignal): string {
     const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return `no response within ${this.timeoutMs} ms`;
+    // The caller's signal (the delivery's deadline, or certkeeper stopping) ended it, whatever its reason says.
+    if (signal?.aborted) return 'no response before the delivery was stopped';
+    if (err.name === 'TimeoutError') return `no response within ${this.timeoutMs} ms`;
     const cause = err.cause;
     const text = cause ? `${cause.code ?? ''}${cause.code && cause.message ? ': ' : ''}${cause.message ?? ''}` : (err.message ?? String(e));
     return this.scrub(text);

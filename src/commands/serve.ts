@@ -3,11 +3,12 @@
 // another pod (or on a laptop) get its challenges answered.
 import type { Command } from 'commander';
 import { resolveSettings } from '../config.js';
+import { challengeRequestLog } from '../http/challenge-log.js';
 import { startResponder } from '../http/responder.js';
 import { createChallengeLookup } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
-const NAMES = ['kubeconfig', 'context', 'selfNamespace', 'httpPort', 'httpAddress', 'logLevel', 'logFormat'] as const;
+const NAMES = ['kubeconfig', 'context', 'selfNamespace', 'httpPort', 'httpAddress', 'httpMaxConnections', 'logLevel', 'logFormat'] as const;
 
 export function registerServe(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
@@ -30,10 +31,13 @@ export async function runServe(flags: Record<string, unknown>, io: CliIo): Promi
     const log = loggerFor(io, cfg);
     const lookup = createChallengeLookup(cfg, log);
     let ready = false;
+    // Unknown tokens (scanners, validators retrying old orders) are summed up once a minute.
+    const challengeLog = challengeRequestLog(log);
     const responder = await startResponder({
       lookup,
       port: cfg.httpPort,
       ...(cfg.httpAddress ? { host: cfg.httpAddress } : {}),
+      maxConnections: cfg.httpMaxConnections,
       extraRoutes: [
         (req, res) => {
           if (req.url !== '/healthz' && req.url !== '/readyz') return false;
@@ -42,7 +46,7 @@ export async function runServe(flags: Record<string, unknown>, io: CliIo): Promi
           return true;
         },
       ],
-      onChallenge: (e) => log.info({ token: e.token, found: e.found, host: e.host, remote: e.remote }, e.found ? 'answered challenge' : 'unknown challenge token'),
+      onChallenge: (e) => challengeLog.record(e),
     });
     await lookup.start();
     ready = true;
@@ -56,6 +60,7 @@ export async function runServe(flags: Record<string, unknown>, io: CliIo): Promi
     log.info('stopping');
     lookup.stop();
     await responder.close();
+    challengeLog.stop();
     return EXIT.ok;
   } catch (e) {
     return reportError(io, e);

@@ -1,12 +1,13 @@
-// The Kubernetes API calls certkeeper makes, each one translated into a ClusterError on failure.
-// Lists are paginated and cluster-wide (one call per page, never one GET per object): a pass over
-// a thousand Ingresses costs a handful of requests.
+// The Kubernetes API calls certkeeper makes, each one retried on transient failures and
+// translated into a ClusterError (client.ts). Lists are paginated and cluster-wide (one call per
+// page, never one GET per object): a pass over a thousand Ingresses costs a handful of requests.
 import {
   CoordinationV1Api,
   CoreV1Api,
   NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
+  type ConfigurationOptions,
   type KubeConfig,
   type V1ConfigMap,
   type V1Ingress,
@@ -14,9 +15,36 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { TLS_SECRET_TYPE, type SecretObject } from '../core/secret.js';
-import { kubeCall, listAllPages, PAGE_SIZE, statusCode } from './client.js';
+import type { ClusterError } from '../errors.js';
+import { kubeCall, listAllPages, PAGE_SIZE, statusCode, type CallOptions, type RetryPolicy } from './client.js';
 
-const mergePatch = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const mergePatch = (options: ConfigurationOptions) => setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options);
+
+export interface KubeOptions {
+  /** Retries of transient failures (client.ts DEFAULT_RETRY otherwise); tests shorten them. */
+  retry?: Partial<RetryPolicy>;
+}
+
+const sameMap = (a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean => {
+  const x = a ?? {};
+  const y = b ?? {};
+  return Object.keys(x).length === Object.keys(y).length && Object.entries(x).every(([k, v]) => y[k] === v);
+};
+
+/** Every entry of `want` is in `have` (the server may add its own labels and annotations). */
+const containsMap = (have: Record<string, string> | undefined, want: Record<string, string> | undefined): boolean =>
+  Object.entries(want ?? {}).every(([k, v]) => have?.[k] === v);
+
+/** The Secret as stored is the one we sent: our earlier attempt went through. */
+function isOurSecret(sent: SecretObject, stored: SecretObject | undefined): stored is SecretObject {
+  return (
+    stored !== undefined &&
+    (stored.type ?? 'Opaque') === (sent.type ?? 'Opaque') &&
+    sameMap(stored.data, sent.data) &&
+    containsMap(stored.metadata.labels, sent.metadata.labels) &&
+    containsMap(stored.metadata.annotations, sent.metadata.annotations)
+  );
+}
 
 /** client-node hands back typed models with Dates; the core reads plain JSON-shaped objects. */
 function plain<T>(obj: unknown): T {
@@ -28,45 +56,84 @@ export class Kube {
   readonly networking: NetworkingV1Api;
   readonly coordination: CoordinationV1Api;
   readonly server: string;
+  private readonly retry: Partial<RetryPolicy>;
 
-  constructor(readonly kc: KubeConfig) {
+  constructor(
+    readonly kc: KubeConfig,
+    opts: KubeOptions = {},
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.server = kc.getCurrentCluster()?.server ?? '(unknown server)';
+    this.retry = opts.retry ?? {};
   }
 
-  call<T>(verb: string, resource: string, namespace: string | undefined, name: string | undefined, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One API call with retries (client.ts kubeCall). Pass `options` on to the client-node method:
+   * they carry the attempt's deadline. Creates are retried only where nothing can be done twice;
+   * see CallOptions for the rules.
+   */
+  call<T>(
+    verb: string,
+    resource: string,
+    namespace: string | undefined,
+    name: string | undefined,
+    fn: (options: ConfigurationOptions) => Promise<T>,
+    opts: Omit<CallOptions<T>, 'policy'> = {},
+  ): Promise<T> {
     const r: { verb: string; resource: string; namespace?: string; name?: string } = { verb, resource };
     if (namespace) r.namespace = namespace;
     if (name) r.name = name;
-    return kubeCall(r, fn, this.server);
+    return kubeCall(r, fn, this.server, { ...opts, policy: this.retry });
   }
+
+  /** A retried delete that finds nothing after an unanswered attempt: that attempt did it. */
+  private static readonly goneAfterRetry = <T>(value: T) => async (e: ClusterError): Promise<T | undefined> =>
+    e.request.status === 404 ? value : undefined;
 
   // Ingresses ---------------------------------------------------------------------------------
 
   async listIngresses(namespace?: string): Promise<unknown[]> {
     const items = await listAllPages<V1Ingress>(
       namespace ? { verb: 'list', resource: 'ingresses', namespace } : { verb: 'list', resource: 'ingresses' },
-      (cont) =>
+      (cont, options) =>
         namespace
-          ? this.networking.listNamespacedIngress({ namespace, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) })
-          : this.networking.listIngressForAllNamespaces({ limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }),
+          ? this.networking.listNamespacedIngress({ namespace, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
+          : this.networking.listIngressForAllNamespaces({ limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
       this.server,
+      this.retry,
     );
     // The API omits apiVersion/kind on list items; the core recognises Ingresses by them.
     return items.map((i) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', ...plain<object>(i) }));
   }
 
+  /**
+   * Creates a named Ingress. Retried like an idempotent call: if an unanswered attempt created it,
+   * the retry's AlreadyExists finds an Ingress with our labels, annotations and spec, and that is success.
+   */
   async createIngress(namespace: string, body: object): Promise<void> {
-    await this.call('create', 'ingresses', namespace, (body as { metadata?: { name?: string } }).metadata?.name, () =>
-      this.networking.createNamespacedIngress({ namespace, body: body as V1Ingress }),
-    );
+    const sent = body as V1Ingress;
+    const name = sent.metadata?.name;
+    await this.call('create', 'ingresses', namespace, name, (options) => this.networking.createNamespacedIngress({ namespace, body: sent }, options), {
+      idempotent: name !== undefined,
+      reconcile: async (e) => {
+        if (e.request.status !== 409 || !name) return undefined;
+        const stored = await this.call('get', 'ingresses', namespace, name, (options) => this.networking.readNamespacedIngress({ namespace, name }, options));
+        const ours =
+          containsMap(stored.metadata?.labels, sent.metadata?.labels) &&
+          containsMap(stored.metadata?.annotations, sent.metadata?.annotations) &&
+          JSON.stringify(plain(stored.spec)) === JSON.stringify(plain(sent.spec));
+        return ours ? stored : undefined;
+      },
+    });
   }
 
   async deleteIngress(namespace: string, name: string): Promise<boolean> {
     try {
-      await this.call('delete', 'ingresses', namespace, name, () => this.networking.deleteNamespacedIngress({ namespace, name }));
+      await this.call('delete', 'ingresses', namespace, name, (options) => this.networking.deleteNamespacedIngress({ namespace, name }, options), {
+        reconcile: Kube.goneAfterRetry({}),
+      });
       return true;
     } catch (e) {
       if (statusCode(e) === 404) return false;
@@ -77,8 +144,9 @@ export class Kube {
   async listIngressNames(namespace: string, labelSelector: string): Promise<string[]> {
     const items = await listAllPages<V1Ingress>(
       { verb: 'list', resource: 'ingresses', namespace },
-      (cont) => this.networking.listNamespacedIngress({ namespace, labelSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }),
+      (cont, options) => this.networking.listNamespacedIngress({ namespace, labelSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
       this.server,
+      this.retry,
     );
     return items.map((i) => i.metadata?.name ?? '').filter(Boolean);
   }
@@ -94,53 +162,80 @@ export class Kube {
   async listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
     const items = await listAllPages<V1Secret>(
       namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
-      (cont) =>
+      (cont, options) =>
         namespace
-          ? this.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) })
-          : this.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }),
+          ? this.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
+          : this.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
       this.server,
+      this.retry,
     );
     return items.map((s) => plain<SecretObject>(s));
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
     try {
-      return plain<SecretObject>(await this.call('get', 'secrets', namespace, name, () => this.core.readNamespacedSecret({ namespace, name })));
+      return plain<SecretObject>(await this.call('get', 'secrets', namespace, name, (options) => this.core.readNamespacedSecret({ namespace, name }, options)));
     } catch (e) {
       if (statusCode(e) === 404) return undefined;
       throw e;
     }
   }
 
+  /**
+   * Creates a Secret, retried through transient failures. When an unanswered attempt did create it,
+   * the retry's AlreadyExists is checked against what is stored: the same type, data, labels and
+   * annotations are our own write, reported as success, so a new certificate is never refused by
+   * its own first copy.
+   */
   async createSecret(secret: SecretObject): Promise<SecretObject> {
     const { namespace, name } = secret.metadata;
     const body = { ...secret, metadata: { ...secret.metadata } };
     delete body.metadata.resourceVersion;
-    return plain(await this.call('create', 'secrets', namespace, name, () => this.core.createNamespacedSecret({ namespace, body: body as V1Secret })));
+    return plain(
+      await this.call('create', 'secrets', namespace, name, (options) => this.core.createNamespacedSecret({ namespace, body: body as V1Secret }, options), {
+        idempotent: true,
+        reconcile: (e) => this.ownWrite(e, body),
+      }),
+    );
   }
 
-  /** PUT guarded by metadata.resourceVersion: a 409 means someone else wrote in between. */
+  /**
+   * PUT guarded by metadata.resourceVersion: a 409 means someone else wrote in between, or an
+   * unanswered attempt of ours went through (then the stored Secret is what we sent: success).
+   */
   async replaceSecret(secret: SecretObject): Promise<SecretObject> {
     const { namespace, name } = secret.metadata;
-    return plain(await this.call('update', 'secrets', namespace, name, () => this.core.replaceNamespacedSecret({ namespace, name, body: secret as V1Secret })));
+    return plain(
+      await this.call('update', 'secrets', namespace, name, (options) => this.core.replaceNamespacedSecret({ namespace, name, body: secret as V1Secret }, options), {
+        reconcile: (e) => this.ownWrite(e, secret),
+      }),
+    );
+  }
+
+  private async ownWrite(e: ClusterError, sent: SecretObject): Promise<V1Secret | undefined> {
+    if (e.request.status !== 409) return undefined;
+    const stored = await this.getSecret(sent.metadata.namespace, sent.metadata.name);
+    return isOurSecret(sent, stored) ? (stored as V1Secret) : undefined;
   }
 
   /** Merge-patches annotations (null deletes a key). */
   async patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<void> {
-    await this.call('patch', 'secrets', namespace, name, () =>
-      this.core.patchNamespacedSecret({ namespace, name, body: { metadata: { annotations } } }, mergePatch()),
+    await this.call('patch', 'secrets', namespace, name, (options) =>
+      this.core.patchNamespacedSecret({ namespace, name, body: { metadata: { annotations } } }, mergePatch(options)),
     );
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {
-    await this.call('delete', 'secrets', namespace, name, () => this.core.deleteNamespacedSecret({ namespace, name }));
+    await this.call('delete', 'secrets', namespace, name, (options) => this.core.deleteNamespacedSecret({ namespace, name }, options), {
+      reconcile: Kube.goneAfterRetry({}),
+    });
   }
 
   // ConfigMaps --------------------------------------------------------------------------------
 
   async getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
     try {
-      return plain<V1ConfigMap>(await this.call('get', 'configmaps', namespace, name, () => this.core.readNamespacedConfigMap({ namespace, name })));
+      return plain<V1ConfigMap>(await this.call('get', 'configmaps', namespace, name, (options) => this.core.readNamespacedConfigMap({ namespace, name }, options)));
     } catch (e) {
       if (statusCode(e) === 404) return undefined;
       throw e;
@@ -154,8 +249,8 @@ export class Kube {
   async patchConfigMapData(namespace: string, name: string, data: Record<string, string | null>, labels: Record<string, string>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.call('patch', 'configmaps', namespace, name, () =>
-          this.core.patchNamespacedConfigMap({ namespace, name, body: { data } }, mergePatch()),
+        await this.call('patch', 'configmaps', namespace, name, (options) =>
+          this.core.patchNamespacedConfigMap({ namespace, name, body: { data } }, mergePatch(options)),
         );
         return;
       } catch (e) {
@@ -164,8 +259,14 @@ export class Kube {
       const initial: Record<string, string> = {};
       for (const [k, v] of Object.entries(data)) if (v !== null) initial[k] = v;
       try {
-        await this.call('create', 'configmaps', namespace, name, () =>
-          this.core.createNamespacedConfigMap({ namespace, body: { metadata: { name, namespace, labels }, data: initial } }),
+        // Named, and AlreadyExists is handled below: safe to repeat after an unanswered attempt.
+        await this.call(
+          'create',
+          'configmaps',
+          namespace,
+          name,
+          (options) => this.core.createNamespacedConfigMap({ namespace, body: { metadata: { name, namespace, labels }, data: initial } }, options),
+          { idempotent: true },
         );
         return;
       } catch (e) {
@@ -179,19 +280,22 @@ export class Kube {
 
   async getLease(namespace: string, name: string): Promise<V1Lease | undefined> {
     try {
-      return await this.call('get', 'leases', namespace, name, () => this.coordination.readNamespacedLease({ namespace, name }));
+      return await this.call('get', 'leases', namespace, name, (options) => this.coordination.readNamespacedLease({ namespace, name }, options));
     } catch (e) {
       if (statusCode(e) === 404) return undefined;
       throw e;
     }
   }
 
+  /** Named: a retry that meets its own earlier create gets 409, and lease callers re-read on 409. */
   createLease(namespace: string, body: V1Lease): Promise<V1Lease> {
-    return this.call('create', 'leases', namespace, body.metadata?.name, () => this.coordination.createNamespacedLease({ namespace, body }));
+    return this.call('create', 'leases', namespace, body.metadata?.name, (options) => this.coordination.createNamespacedLease({ namespace, body }, options), {
+      idempotent: body.metadata?.name !== undefined,
+    });
   }
 
   replaceLease(namespace: string, body: V1Lease): Promise<V1Lease> {
     const name = body.metadata?.name ?? '';
-    return this.call('update', 'leases', namespace, name, () => this.coordination.replaceNamespacedLease({ namespace, name, body }));
+    return this.call('update', 'leases', namespace, name, (options) => this.coordination.replaceNamespacedLease({ namespace, name, body }, options));
   }
 }

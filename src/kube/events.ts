@@ -38,7 +38,9 @@ export class KubeEventRecorder implements EventRecorder {
       count: 1,
     };
     try {
-      await this.kube.call('create', 'events', ns, undefined, () => this.kube.core.createNamespacedEvent({ namespace: ns, body }));
+      // generateName: a repeat after an unanswered attempt could record the Event twice, so only
+      // refusals (connection refused, 429, 503) are retried; kube.call decides that for creates.
+      await this.kube.call('create', 'events', ns, undefined, (options) => this.kube.core.createNamespacedEvent({ namespace: ns, body }, options));
     } catch (err) {
       this.log.warn({ err: errorMessage(err), reason: e.reason, ingress: `${ns}/${e.involvedObject.name}` }, 'could not record a Kubernetes Event');
     }

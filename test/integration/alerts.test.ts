@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { evaluateAlerts, type Alert, type CertificateState } from '../../src/core/alerts.js';
 import {
   AlertDispatcher,
@@ -14,6 +14,7 @@ import {
   LogNotifier,
   MemoryAlertStateStore,
   WebhookNotifier,
+  pendingDeliveries,
   redactUrl,
   type Notification,
   type Notifier,
@@ -22,7 +23,7 @@ import {
 } from '../../src/alerts/index.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { EventRecorder, IngressEvent } from '../../src/ports.js';
-import { down, ok, startSmtpReceiver, startWebhookReceiver, type SmtpReceiver, type WebhookReceiver } from '../support/receivers.js';
+import { down, hang, ok, startSmtpReceiver, startWebhookReceiver, type SmtpReceiver, type WebhookReceiver } from '../support/receivers.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -481,5 +482,116 @@ describe('FileAlertStateStore', () => {
     await writeFile(join(dir, 'alerts.json'), JSON.stringify({ version: 1, alerts: { 'x:y': { level: 'loud' } } }));
     expect(await store.load()).toEqual({ version: 1, alerts: {} });
     expect(log.text()).toContain('dropped unreadable records');
+  });
+});
+
+describe('delivery that cannot block shutdown', () => {
+  const oneAlert = (now: Date) => evaluate(now, [expiringCert()]);
+  const mailTo = (r: SmtpReceiver) => ({ host: r.host, port: r.port, starttls: 'disabled' as const, from: 'certkeeper@example.com', to: ['oncall@example.com'] });
+
+  it('stops within 2 s with a hanging webhook and SMTP relay; the alert stays owed and is delivered exactly once after the restart', async () => {
+    const hookDown = await webhook({ responder: hang });
+    const relayDown = await smtp({ hang: 'greeting' });
+    const path = join(await tempDir(), 'alerts.json');
+    const log = capturedLogger();
+    // Production timeouts: 10 s per webhook attempt, 15 s for SMTP, 20 s per delivery.
+    const before = new AlertDispatcher({
+      store: new FileAlertStateStore(path),
+      notifiers: [new LogNotifier(log.logger), new WebhookNotifier({ url: hookDown.url }), new EmailNotifier(mailTo(relayDown))],
+      logger: log.logger,
+    });
+    const dispatched = before.dispatch(oneAlert(T0), { now: T0 });
+    await vi.waitFor(() => expect(hookDown.requests.length === 1 && relayDown.connections === 1).toBe(true), { timeout: 10_000, interval: 10 });
+
+    const started = performance.now();
+    expect(await before.stop()).toBe(true);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    const r = await dispatched;
+    expect(r.sent.map((x) => x.channel)).toEqual(['log']);
+    expect(r.failed.map((x) => `${x.channel}: ${x.error ?? ''}`).sort()).toEqual([
+      'email: abandoned: certkeeper is stopping',
+      'webhook: abandoned: certkeeper is stopping',
+    ]);
+    expect(log.text()).toContain('stopping: 2 alert notifications stay owed in the saved alert state');
+    // What is owed is on disk, for a process that starts from nothing but the file.
+    const saved = await new FileAlertStateStore(path).load();
+    expect(pendingDeliveries(saved, ['log', 'webhook', 'email'], T0)).toEqual([
+      { channel: 'webhook', kind: 'firing', key: 'shop/shop-tls:expiry', code: 'CertificateExpiringSoon', level: 'critical' },
+      { channel: 'email', kind: 'firing', key: 'shop/shop-tls:expiry', code: 'CertificateExpiringSoon', level: 'critical' },
+    ]);
+    // The abandoned SMTP connection is closed, not left to its 15 s timeout.
+    await vi.waitFor(() => expect(relayDown.openConnections).toBe(0), { timeout: 2_000, interval: 10 });
+
+    const hook = await webhook();
+    const relay = await smtp();
+    const after = new AlertDispatcher({
+      store: new FileAlertStateStore(path),
+      notifiers: [new LogNotifier(log.logger), new WebhookNotifier({ url: hook.url }), new EmailNotifier(mailTo(relay))],
+      logger: log.logger,
+    });
+    const r2 = await after.dispatch(oneAlert(at(HOUR)), { now: at(HOUR) });
+    expect(r2.sent.map((x) => `${x.channel}:${x.kind}`).sort()).toEqual(['email:firing', 'webhook:firing']);
+    await after.dispatch(oneAlert(at(2 * HOUR)), { now: at(2 * HOUR) });
+    expect(payloads(hook).map((p) => `${p.status} ${p.code} ${p.since}`)).toEqual(['firing CertificateExpiringSoon 2026-09-01T00:00:00Z']);
+    // Evaluated an hour later than the first try, so the subject says so.
+    expect(relay.mails.map((m) => m.subject)).toEqual(['[certkeeper] CRITICAL CertificateExpiringSoon shop/shop-tls expires in 1 day 23 hours']);
+    expect(pendingDeliveries(await new FileAlertStateStore(path).load(), ['log', 'webhook', 'email'], at(2 * HOUR))).toEqual([]);
+  });
+
+  it('after abort, a pass\'s alerts are recorded and saved, not sent', async () => {
+    const hook = await webhook();
+    const store = new MemoryAlertStateStore();
+    const d = new AlertDispatcher({ store, notifiers: [new WebhookNotifier({ url: hook.url })], logger: capturedLogger().logger });
+    d.abort();
+    const r = await d.dispatch(oneAlert(T0), { now: T0 });
+    expect(r.sent).toEqual([]);
+    expect(r.deferred.map((x) => `${x.channel}:${x.kind}:${x.code}`)).toEqual(['webhook:firing:CertificateExpiringSoon']);
+    expect(hook.requests).toHaveLength(0);
+    expect(pendingDeliveries(await store.load(), ['webhook'], T0).map((p) => p.key)).toEqual(['shop/shop-tls:expiry']);
+  });
+
+  it('gives each delivery a deadline: a hanging webhook and SMTP relay cannot hold a pass', async () => {
+    const hookDown = await webhook({ responder: hang });
+    const relayDown = await smtp({ hang: 'data' });
+    const d = new AlertDispatcher({
+      store: new MemoryAlertStateStore(),
+      notifiers: [new WebhookNotifier({ url: hookDown.url }), new EmailNotifier(mailTo(relayDown))],
+      logger: capturedLogger().logger,
+      deliveryTimeoutMs: 500,
+    });
+    const started = performance.now();
+    const r = await d.dispatch(oneAlert(T0), { now: T0 });
+    expect(performance.now() - started).toBeLessThan(2_500);
+    expect(r.failed.map((x) => `${x.channel}: ${x.error ?? ''}`).sort()).toEqual(['email: no delivery within the 0.5 s deadline', 'webhook: no delivery within the 0.5 s deadline']);
+    // Not stopped: the next pass tries again.
+    expect(d.stopped).toBe(false);
+    await vi.waitFor(() => expect(relayDown.openConnections).toBe(0), { timeout: 2_000, interval: 10 });
+  });
+
+  it('the channels themselves stop when told: fetch is aborted, the SMTP connection closed', async () => {
+    const [alert] = oneAlert(T0);
+    const n: Notification = { kind: 'firing', alert: alert as Alert, at: T0, since: T0 };
+    const hookDown = await webhook({ responder: hang });
+    let started = performance.now();
+    await expect(new WebhookNotifier({ url: hookDown.url }).send(n, AbortSignal.timeout(300))).rejects.toThrow(
+      /^POST http:\/\/127\.0\.0\.1:\d+\/\*\*\* was abandoned after 1 attempt: no response before the delivery was stopped$/,
+    );
+    expect(performance.now() - started).toBeLessThan(1_500);
+    // Also while it waits out a Retry-After.
+    const limited = await webhook({ responder: () => ({ status: 429, headers: { 'retry-after': '20' } }) });
+    started = performance.now();
+    await expect(new WebhookNotifier({ url: limited.url }).send(n, AbortSignal.timeout(300))).rejects.toThrow(/was abandoned after 1 attempt: HTTP 429/);
+    expect(performance.now() - started).toBeLessThan(1_500);
+
+    for (const mode of ['greeting', 'data'] as const) {
+      const relay = await smtp({ hang: mode });
+      started = performance.now();
+      await expect(new EmailNotifier(mailTo(relay)).send(n, AbortSignal.timeout(300))).rejects.toThrow(
+        new RegExp(`^sending alert email via 127\\.0\\.0\\.1:${relay.port} was abandoned before the SMTP server confirmed it`),
+      );
+      expect(performance.now() - started).toBeLessThan(1_500);
+      await vi.waitFor(() => expect(relay.openConnections).toBe(0), { timeout: 2_000, interval: 10 });
+      expect(relay.mails).toEqual([]);
+    }
   });
 });

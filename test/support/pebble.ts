@@ -215,6 +215,11 @@ export interface PebbleOptions {
   eab?: boolean;
   nxdomain?: (name: string) => boolean;
   onDnsQuery?: FakeDnsOptions['onQuery'];
+  /**
+   * Percentage of valid nonces Pebble rejects with badNonce (PEBBLE_WFE_NONCEREJECT); Pebble's
+   * default is 5. 0 turns rejection off, 100 rejects every signed request.
+   */
+  nonceRejectPercent?: number;
   env?: Record<string, string>;
 }
 
@@ -265,7 +270,12 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
     await writeFile(configFile, JSON.stringify(config));
     out = '';
     const proc = spawn(bin, ['-config', configFile, '-dnsserver', dns.server], {
-      env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', ...opts.env },
+      env: {
+        ...process.env,
+        PEBBLE_VA_NOSLEEP: '1',
+        ...(opts.nonceRejectPercent !== undefined ? { PEBBLE_WFE_NONCEREJECT: String(opts.nonceRejectPercent) } : {}),
+        ...opts.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));

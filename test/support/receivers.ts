@@ -33,6 +33,8 @@ export interface WebhookReceiver {
   requests: ReceivedRequest[];
   /** Connections dropped in 'reset' mode. */
   resets: number;
+  /** Connections open right now (a client that gave up on a hanging request has closed its own). */
+  readonly openConnections: number;
   respond(fn: WebhookResponder): void;
   close(): Promise<void>;
 }
@@ -40,6 +42,8 @@ export interface WebhookReceiver {
 export const ok: WebhookResponder = () => ({ status: 200, body: 'ok' });
 /** An endpoint that is down: every connection is accepted and dropped. */
 export const down: WebhookResponder = () => 'reset';
+/** An endpoint that reads the request and never answers: only the client's own deadline ends it. */
+export const hang: WebhookResponder = () => 'hang';
 
 export async function startWebhookReceiver(opts: { path?: string; responder?: WebhookResponder } = {}): Promise<WebhookReceiver> {
   const sockets = new Set<Socket>();
@@ -48,6 +52,9 @@ export async function startWebhookReceiver(opts: { path?: string; responder?: We
     url: '',
     requests: [],
     resets: 0,
+    get openConnections() {
+      return sockets.size;
+    },
     respond(fn) {
       responder = fn;
     },
@@ -111,7 +118,21 @@ export interface SmtpReceiver {
   mails: ReceivedMail[];
   /** AUTH attempts: user names and whether the password matched. */
   logins: { user: string; ok: boolean }[];
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Connections open right now. */
+  readonly openConnections: number;
   close(): Promise<void>;
+}
+
+export interface SmtpReceiverOptions {
+  auth?: { user: string; password: string };
+  /**
+   * A relay that stops answering: 'greeting' accepts the TCP connection and never sends its 220
+   * greeting; 'data' takes the whole message and never confirms it (the client cannot know
+   * whether the mail went out). Nothing is recorded in `mails` in either mode.
+   */
+  hang?: 'greeting' | 'data';
 }
 
 /** RFC 2047 encoded words (=?UTF-8?Q?…?= / =?UTF-8?B?…?=), which nodemailer uses for non-ASCII subjects. */
@@ -155,9 +176,10 @@ export function parseMail(raw: string): Pick<ReceivedMail, 'headers' | 'subject'
   return { headers, subject: headers.subject ?? '', text: text.replace(/\r\n/g, '\n') };
 }
 
-export async function startSmtpReceiver(opts: { auth?: { user: string; password: string } } = {}): Promise<SmtpReceiver> {
+export async function startSmtpReceiver(opts: SmtpReceiverOptions = {}): Promise<SmtpReceiver> {
   const mails: ReceivedMail[] = [];
   const logins: SmtpReceiver['logins'] = [];
+  let connections = 0;
   const server = new SMTPServer({
     // Plain SMTP on loopback: STARTTLS would need a certificate the client trusts, which is not
     // what these tests are about.
@@ -167,6 +189,13 @@ export async function startSmtpReceiver(opts: { auth?: { user: string; password:
     logger: false,
     // close() waits this long for clients that did not QUIT, instead of the default 30 s.
     closeTimeout: 500,
+    // No PTR lookup of 127.0.0.1: the greeting comes at once (or, in 'greeting' mode, never).
+    disableReverseLookup: true,
+    onConnect(_session, cb) {
+      connections++;
+      // Never calling back means never greeting: smtp-server also stops reading the socket.
+      if (opts.hang !== 'greeting') cb();
+    },
     onAuth(auth, _session, cb) {
       const okLogin = auth.username === opts.auth?.user && auth.password === opts.auth?.password;
       logins.push({ user: auth.username ?? '', ok: okLogin });
@@ -177,6 +206,7 @@ export async function startSmtpReceiver(opts: { auth?: { user: string; password:
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
+        if (opts.hang === 'data') return;
         const raw = Buffer.concat(chunks).toString('utf8');
         const from = session.envelope.mailFrom;
         mails.push({
@@ -199,6 +229,12 @@ export async function startSmtpReceiver(opts: { auth?: { user: string; password:
     port,
     mails,
     logins,
+    get connections() {
+      return connections;
+    },
+    get openConnections() {
+      return server.connections.size;
+    },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

@@ -1,7 +1,7 @@
 // The HTTP-01 responder faces the internet on port 80: it answers known tokens exactly and
 // refuses everything else cheaply. Real sockets, raw requests where clients would normalise them.
-import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryChallengeStore } from '../../src/http/memory-store.js';
 import { startResponder, type Responder } from '../../src/http/responder.js';
 import { ListenError } from '../../src/errors.js';
@@ -13,9 +13,9 @@ const store = new MemoryChallengeStore();
 const seen: { token: string; found: boolean }[] = [];
 
 /** Sends raw bytes and returns the whole response text (the server closes or we time out). */
-function raw(request: string): Promise<string> {
+function raw(request: string, port = responder.address.port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = connect(responder.address.port, '127.0.0.1');
+    const s = connect(port, '127.0.0.1');
     let out = '';
     s.setEncoding('latin1');
     s.on('data', (c: string) => (out += c));
@@ -101,5 +101,104 @@ describe('the HTTP-01 responder', () => {
     expect(err).toBeInstanceOf(ListenError);
     expect((err as ListenError).message).toBe(`port ${responder.address.port} is already in use on 127.0.0.1 (another web server or a second certkeeper?)`);
     expect((err as ListenError).hint).toContain('--http-port 8080');
+  });
+});
+
+describe('the HTTP-01 responder under slow and greedy clients', () => {
+  // Short limits, so each case ends in well under a second; the defaults are 5 s, 10 s, 5 s, 10 s.
+  const limits = { maxConnections: 3, headersTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 300, idleTimeoutMs: 500 };
+  let strict: Responder;
+  const open: Socket[] = [];
+
+  beforeAll(async () => {
+    strict = await startResponder({
+      lookup: store,
+      port: 0,
+      host: '127.0.0.1',
+      ...limits,
+      // An answer far larger than the socket buffers (as /metrics can grow), so an unread one stalls the writes.
+      extraRoutes: [
+        (req, res) => {
+          if (req.url !== '/big') return false;
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(Buffer.alloc(32 * 1024 * 1024, 'x'));
+          return true;
+        },
+      ],
+    });
+  });
+  afterAll(async () => {
+    for (const s of open) s.destroy();
+    await strict?.close();
+  });
+
+  const connections = () => new Promise<number>((resolve, reject) => strict.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+
+  /** A connection that records what comes back and when it closed. */
+  function client(): { socket: Socket; text: () => string; closed: Promise<number> } {
+    const started = performance.now();
+    const socket = connect(strict.address.port, '127.0.0.1');
+    open.push(socket);
+    let out = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (c: string) => (out += c));
+    socket.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now() - started)));
+    return { socket, text: () => out, closed };
+  }
+
+  it('answers 408 Request Timeout when the headers do not arrive in time, and closes', async () => {
+    const c = client();
+    c.socket.write(`GET /.well-known/acme-challenge/${TOKEN} HTTP/1.1\r\nHost: shop.example.com\r\n`);
+    const after = await c.closed;
+    expect(status(c.text())).toBe(408);
+    expect(after).toBeGreaterThanOrEqual(limits.headersTimeoutMs - 20);
+    expect(after).toBeLessThan(3_000);
+  });
+
+  it('drops a client that sends its headers a byte at a time', async () => {
+    const c = client();
+    const request = `GET /.well-known/acme-challenge/${TOKEN} HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: ${'x'.repeat(200)}\r\n\r\n`;
+    let sent = 0;
+    // Every byte keeps the socket busy, so only the deadline for the whole header can end it.
+    const drip = setInterval(() => {
+      if (sent < request.length && !c.socket.destroyed) c.socket.write(request[sent++] ?? '');
+    }, 20);
+    try {
+      const after = await c.closed;
+      expect(sent).toBeLessThan(request.length);
+      expect(status(c.text())).toBe(408);
+      expect(after).toBeLessThan(3_000);
+    } finally {
+      clearInterval(drip);
+    }
+  });
+
+  it('closes a connection that never sends anything', async () => {
+    const c = client();
+    expect(await c.closed).toBeLessThan(3_000);
+    expect(c.text()).not.toContain(KEY_AUTH);
+  });
+
+  it('does not keep the socket of a client that never reads its answer', async () => {
+    const c = client();
+    c.socket.pause();
+    c.socket.write('GET /big HTTP/1.1\r\nHost: shop.example.com\r\n\r\n');
+    await vi.waitFor(async () => expect(await connections()).toBe(1), { timeout: 2_000, interval: 10 });
+    // The writes stall on the unread answer; only the inactivity deadline ends it.
+    await vi.waitFor(async () => expect(await connections()).toBe(0), { timeout: 3_000, interval: 20 });
+  });
+
+  it('closes connections beyond the cap at once, and serves again when there is room', async () => {
+    const held = [client(), client(), client()];
+    await vi.waitFor(async () => expect(await connections()).toBe(3), { timeout: 2_000, interval: 10 });
+    const before = strict.refusedConnections;
+    const extra = client();
+    expect(await extra.closed).toBeLessThan(limits.headersTimeoutMs);
+    expect(extra.text()).toBe('');
+    expect(strict.refusedConnections).toBe(before + 1);
+    for (const h of held) h.socket.destroy();
+    await vi.waitFor(async () => expect(await connections()).toBe(0), { timeout: 2_000, interval: 10 });
+    expect(status(await raw(`GET /.well-known/acme-challenge/${TOKEN} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, strict.address.port))).toBe(200);
   });
 });

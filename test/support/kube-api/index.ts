@@ -6,3 +6,4 @@ export type { Status } from './errors.js';
 export { DEFAULT_RESOURCES, ResourceTable } from './resources.js';
 export type { KubeObject, ObjectMeta, ResourceRef, ResourceType } from './resources.js';
 export { GATEWAY_API_BUNDLE_VERSION, GATEWAY_API_RESOURCES, GATEWAY_GROUP } from './gateway-api.js';
+export type { Fault, FaultInjector, FaultMatch, FaultRule, FaultSpec, FaultVerb, Injection, Outage, OutageSpec } from './faults.js';

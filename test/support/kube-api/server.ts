@@ -43,6 +43,7 @@ import { decodeProtobuf } from './protobuf.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { decodeError, unknownFields } from './validation.js';
 import { Store, type WatchEvent } from './store.js';
+import { createFaultInjector, type FaultInjector } from './faults.js';
 import { toTable, type IncludeObject } from './table.js';
 import { GATEWAY_API_BUNDLE_VERSION, GATEWAY_API_RESOURCES } from './gateway-api.js';
 
@@ -70,6 +71,8 @@ export interface KubeApiOptions {
    * every test written before Gateway support saw.
    */
   gatewayApi?: boolean;
+  /** Seed of the fault injector's random decisions (faults.ts); the same seed, the same faults. */
+  faultSeed?: number;
 }
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
@@ -160,7 +163,10 @@ export interface KubeApi {
   denyAlways(rule: Omit<DenyRule, 'count'>): () => void;
   failNext(rule: FailRule): void;
   setLatency(ms: number): void;
+  /** Clears denyNext/failNext/latency and the rules and outages of `faults`. */
   clearFaults(): void;
+  /** Rule-based faults: errors, drops, hangs, probabilities, outages (faults.ts). */
+  readonly faults: FaultInjector;
 
   /** Every request received, in order. */
   readonly requests: RequestRecord[];
@@ -247,6 +253,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
   let failures: (FailRule & { remaining: number })[] = [];
   let latency = 0;
   const watchClosers = new Set<() => void>();
+  const faults = createFaultInjector({ user, table, ...(opts.faultSeed !== undefined ? { seed: opts.faultSeed } : {}) });
   /** Last configuration each field manager applied, by object uid (server-side apply). */
   const appliedConfigs = new Map<string, unknown>();
   let url = '';
@@ -751,6 +758,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
       if (!record.status) record.status = res.statusCode;
       if (logRequests) console.error(`kube-api ${method} ${req.url ?? ''} ${record.status}`);
     });
+    if (faults.intercept(req, res, record)) return;
     if (latency > 0) await sleep(latency);
     try {
       const r = route(parsed.pathname, req, res);
@@ -838,6 +846,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
     server.listen(0, '127.0.0.1', () => resolve());
   });
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  faults.attach(server);
 
   // ---- the public object --------------------------------------------------------------------
 
@@ -862,6 +871,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
     url,
     resources: table,
     requests,
+    faults,
     get resourceVersion() {
       return String(store.resourceVersion);
     },
@@ -869,6 +879,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
       return watchClosers.size;
     },
     async close() {
+      faults.dispose();
       for (const close of [...watchClosers]) close();
       for (const timer of nsTimers) clearTimeout(timer);
       server.closeAllConnections();
@@ -954,6 +965,7 @@ export async function startKubeApi(opts: KubeApiOptions = {}): Promise<KubeApi> 
       denies = [];
       failures = [];
       latency = 0;
+      void faults.clear();
     },
     resetRequests() {
       requests.length = 0;
