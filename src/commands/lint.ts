@@ -77,13 +77,20 @@ export async function lint(paths: readonly string[], opts: LintOptions = {}, io:
     locations,
   });
 
-  const secrets = new Map<string, { object: Record<string, unknown>; location: SourceLocation; namespace: string; name: string }>();
+  type ReadSecret = { object: Record<string, unknown>; location: SourceLocation; namespace: string; name: string };
+  const secrets = new Map<string, ReadSecret>();
+  const secretsByName = new Map<string, ReadSecret[]>();
   read.objects.forEach((m, i) => {
     if (m.object.kind !== 'Secret') return;
     const { name, namespace = 'default' } = meta(m.object);
     if (name === undefined) return;
     const key = `${namespace}/${name}`;
-    if (!secrets.has(key)) secrets.set(key, { object: m.object, location: locations[i] ?? {}, namespace, name });
+    if (secrets.has(key)) return;
+    const s: ReadSecret = { object: m.object, location: locations[i] ?? {}, namespace, name };
+    secrets.set(key, s);
+    const same = secretsByName.get(name);
+    if (same) same.push(s);
+    else secretsByName.set(name, [s]);
   });
 
   // A Secret that is missing here has no location of its own: point at the Ingress that uses it.
@@ -104,7 +111,7 @@ export async function lint(paths: readonly string[], opts: LintOptions = {}, io:
     }
     // A managed Secret is created by certkeeper in the right namespace; a copy elsewhere is harmless.
     if (use.managed) continue;
-    const elsewhere = [...secrets.values()].filter((x) => x.name === use.secretName && x.namespace !== use.namespace);
+    const elsewhere = (secretsByName.get(use.secretName) ?? []).filter((x) => x.namespace !== use.namespace);
     if (elsewhere.length > 0) {
       const first = use.ingresses[0];
       const location = first ? ingressAt.get(`${first.namespace}/${first.name}`) : undefined;
