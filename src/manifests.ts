@@ -3,7 +3,7 @@
 // A document that does not parse is an InvalidManifest finding, never a crash.
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, isMap, isSeq, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, isMap, isSeq, parseAllDocuments, type DocumentOptions, type Document, type Node as YamlNode, type ParseOptions, type ScalarTag, type SchemaOptions } from 'yaml';
 import { finding, type Finding } from './core/findings.js';
 
 /** How stdin is named in findings when no Helm `# Source:` comment says better. */
@@ -33,6 +33,33 @@ export class ManifestReadError extends Error {
   override name = 'ManifestReadError';
 }
 
+/** `0o17`: go-yaml resolves Go's octal prefix too (strconv.ParseInt with base 0). */
+const GO_OCTAL: ScalarTag = {
+  identify: (v) => Number.isInteger(v),
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  format: 'OCT',
+  test: /^[-+]?0[oO][0-7_]+$/,
+  resolve: (s) => (s.startsWith('-') ? -1 : 1) * parseInt(s.replace(/^[-+]?0[oO]/, '').replace(/_/g, ''), 8),
+};
+
+/**
+ * Manifests are read as kubectl reads them. kubectl converts YAML to JSON with sigs.k8s.io/yaml,
+ * which is go-yaml v2: YAML 1.1 scalars (yes/no/on/off/y/n are booleans, 0755 is octal, 0b101
+ * binary) and `<<` merge keys, so a host hidden behind a merge key is a host of the Ingress. Unlike
+ * the YAML 1.1 schema of the yaml package, go-yaml leaves timestamps (2001-12-14) and sexagesimal
+ * numbers (190:20:30) as the strings they are written as, and it also reads 0o17 as octal.
+ * (Checked against kubectl 1.34: `kubectl label --local -f FILE -o json` shows its reading.)
+ */
+export const KUBECTL_YAML: ParseOptions & DocumentOptions & SchemaOptions = {
+  schema: 'yaml-1.1',
+  merge: true,
+  customTags: (tags) => [
+    ...tags.filter((t) => typeof t === 'string' || !(t.tag === 'tag:yaml.org,2002:timestamp' || ('format' in t && t.format === 'TIME'))),
+    GO_OCTAL,
+  ],
+};
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -55,7 +82,7 @@ export function parseManifestText(text: string, file: string): ManifestReadResul
   const lc = new LineCounter();
   let docs: Document.Parsed[];
   try {
-    docs = [...parseAllDocuments(text.replace(/^\uFEFF/, ''), { lineCounter: lc, prettyErrors: false })] as Document.Parsed[];
+    docs = [...parseAllDocuments(text.replace(/^\uFEFF/, ''), { ...KUBECTL_YAML, lineCounter: lc, prettyErrors: false })] as Document.Parsed[];
   } catch (e) {
     out.findings.push(invalid(file, 1, 1, `the file cannot be parsed as YAML: ${(e as Error).message}`, 'fix the YAML syntax'));
     return out;
