@@ -3,7 +3,7 @@
 // A document that does not parse is an InvalidManifest finding, never a crash.
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LineCounter, isMap, isSeq, parseAllDocuments, type DocumentOptions, type Document, type Node as YamlNode, type ParseOptions, type ScalarTag, type SchemaOptions } from 'yaml';
+import { LineCounter, Scalar, isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, visit, type DocumentOptions, type Document, type Node as YamlNode, type ParseOptions, type ScalarTag, type SchemaOptions } from 'yaml';
 import { finding, type Finding } from './core/findings.js';
 
 /** How stdin is named in findings when no Helm `# Source:` comment says better. */
@@ -73,16 +73,64 @@ function invalid(file: string, doc: number, line: number, message: string, hint:
   return finding('InvalidManifest', { kind: 'Document', name: `#${doc}`, file, line }, message, hint);
 }
 
+/** An alias whose anchor is not defined before it: kubectl rejects the file ("unknown anchor"). */
+interface UnresolvedAlias {
+  name: string;
+  offset: number;
+  /** How the value would read quoted, in its place: `- "*.example.com"` or `host: "*.example.com"`. */
+  quoted: string;
+}
+
+/**
+ * Finds aliases without an anchor before them (the rule of the yaml package and of go-yaml). An
+ * unquoted `*.example.com` is such an alias (named ".example.com"); it is put back as the string
+ * the user meant, so the rest of the object is still linted.
+ */
+function unresolvedAliases(doc: Document.Parsed): UnresolvedAlias[] {
+  const found: UnresolvedAlias[] = [];
+  const anchors = new Set<string>();
+  visit(doc, {
+    Node: (key, node, path) => {
+      if (!isAlias(node)) {
+        if (node.anchor !== undefined) anchors.add(node.anchor);
+        return undefined;
+      }
+      if (anchors.has(node.source)) return undefined;
+      const text = `*${node.source}`;
+      const parent = path[path.length - 1];
+      const quoted =
+        key === 'value' && isPair(parent) ? `${isScalar(parent.key) ? String(parent.key.value) : '…'}: "${text}"` : isSeq(parent) ? `- "${text}"` : `"${text}"`;
+      found.push({ name: node.source, offset: node.range?.[0] ?? 0, quoted });
+      if (!node.source.startsWith('.')) return undefined;
+      const scalar = new Scalar(text);
+      if (node.range) scalar.range = node.range;
+      return scalar;
+    },
+  });
+  return found;
+}
+
+function refOf(object: Record<string, unknown>): { kind: string; name: string; namespace?: string } {
+  const md = isRecord(object.metadata) ? object.metadata : {};
+  const ref: { kind: string; name: string; namespace?: string } = {
+    kind: typeof object.kind === 'string' ? object.kind : 'Document',
+    name: typeof md.name === 'string' && md.name !== '' ? md.name : '(unnamed)',
+  };
+  if (typeof md.namespace === 'string' && md.namespace !== '') ref.namespace = md.namespace;
+  return ref;
+}
+
 /**
  * Parses one file's text: multi-document YAML (or JSON), `kind: List` and `*List` items expanded.
  * Documents without `kind` (Helm values, Chart.yaml, CI configs) are skipped silently.
  */
-export function parseManifestText(text: string, file: string): ManifestReadResult {
+export function parseManifestText(raw: string, file: string): ManifestReadResult {
   const out: ManifestReadResult = { objects: [], findings: [], notes: [] };
   const lc = new LineCounter();
+  const text = raw.replace(/^\uFEFF/, '');
   let docs: Document.Parsed[];
   try {
-    docs = [...parseAllDocuments(text.replace(/^\uFEFF/, ''), { ...KUBECTL_YAML, lineCounter: lc, prettyErrors: false })] as Document.Parsed[];
+    docs = [...parseAllDocuments(text, { ...KUBECTL_YAML, lineCounter: lc, prettyErrors: false })] as Document.Parsed[];
   } catch (e) {
     out.findings.push(invalid(file, 1, 1, `the file cannot be parsed as YAML: ${(e as Error).message}`, 'fix the YAML syntax'));
     return out;
@@ -106,42 +154,82 @@ export function parseManifestText(text: string, file: string): ManifestReadResul
       );
       continue;
     }
+    const docText = text.slice(doc.range?.[0] ?? 0, doc.range?.[1] ?? text.length);
+    const aliases = docText.includes('*') ? unresolvedAliases(doc) : [];
+    const wildcards = aliases.filter((a) => a.name.startsWith('.'));
+    /** The objects of this document with the source range of each, to place alias findings. */
+    const placed: { object: Record<string, unknown>; from: number; to: number }[] = [];
+    const reportWildcards = (): void => {
+      for (const w of wildcards) {
+        const host = `*${w.name}`;
+        const inside = placed.find((p) => w.offset >= p.from && w.offset < p.to);
+        const ref = inside ? refOf(inside.object) : { kind: 'Document', name: `#${docNo}` };
+        out.findings.push(
+          finding(
+            'UnquotedWildcard',
+            { ...ref, file, line: lineOf(lc, w.offset) },
+            `${host} is not quoted, so YAML reads it as an alias (a reference to an anchor named "${w.name}"), not as a hostname; kubectl rejects the file ("did not find expected alphabetic or numeric character")`,
+            `quote the wildcard: ${w.quoted}`,
+            host,
+          ),
+        );
+      }
+    };
+    const unknown = aliases.find((a) => !a.name.startsWith('.'));
+    if (unknown) {
+      out.findings.push(
+        invalid(
+          file,
+          docNo,
+          lineOf(lc, unknown.offset),
+          `*${unknown.name} refers to an anchor "${unknown.name}" that is not defined before it; kubectl rejects the file${/^[\w-]+$/.test(unknown.name) ? ` ("unknown anchor '${unknown.name}' referenced")` : ''}`,
+          `define &${unknown.name} on a value before *${unknown.name}, or quote the value (${unknown.quoted}) if the "*" is meant literally`,
+        ),
+      );
+      reportWildcards();
+      continue;
+    }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
-      out.findings.push(invalid(file, docNo, line, `the document cannot be read: ${(e as Error).message}`, 'remove excessive YAML aliases or anchors'));
+      const message = (e as Error).message;
+      out.findings.push(
+        invalid(file, docNo, line, `the document cannot be read: ${message}`, /alias count/i.test(message) ? 'remove excessive YAML aliases or anchors' : 'fix the YAML (anchors, aliases and << merge keys)'),
+      );
+      reportWildcards();
       continue;
     }
-    if (value === null || value === undefined) continue;
+    if (value === null || value === undefined) {
+      reportWildcards();
+      continue;
+    }
     const head = text.slice(doc.range?.[0] ?? 0, start ?? 0);
     const source = /^#\s*Source:\s*(\S.*?)\s*$/m.exec(head)?.[1];
-    if (!isRecord(value)) {
-      out.findings.push(invalid(file, docNo, line, `the document is ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a Kubernetes object`, 'each YAML document must be one object with apiVersion, kind and metadata'));
-      continue;
-    }
-    if (value.kind === undefined) continue;
-    const push = (object: Record<string, unknown>, l: number): void => {
+    const push = (object: Record<string, unknown>, l: number, node: YamlNode | null | undefined): void => {
       const m: ManifestObject = { object, file, line: l };
       if (source !== undefined) m.source = source;
       out.objects.push(m);
+      placed.push({ object, from: node?.range?.[0] ?? 0, to: node?.range?.[2] ?? text.length });
     };
-    if (typeof value.kind !== 'string') {
+    if (!isRecord(value)) {
+      out.findings.push(invalid(file, docNo, line, `the document is ${Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a Kubernetes object`, 'each YAML document must be one object with apiVersion, kind and metadata'));
+    } else if (value.kind === undefined) {
+      // Not a Kubernetes object (Helm values, CI configs): skipped silently.
+    } else if (typeof value.kind !== 'string') {
       out.findings.push(invalid(file, docNo, line, 'the document has a kind that is not a string', 'set kind to the object kind, e.g. kind: Ingress'));
-      continue;
-    }
-    if (value.kind.endsWith('List') && Array.isArray(value.items)) {
+    } else if (value.kind.endsWith('List') && Array.isArray(value.items)) {
       // kubectl get -o yaml prints kind: List (or IngressList) with the objects under items.
       const itemsNode = isMap(contents) ? contents.get('items', true) : undefined;
+      const kind = value.kind;
       value.items.forEach((item, i) => {
         const node = isSeq(itemsNode) ? (itemsNode.items[i] as YamlNode | undefined) : undefined;
         const l = lineOf(lc, node?.range?.[0] ?? start);
-        if (isRecord(item)) push(item, l);
-        else out.findings.push(invalid(file, docNo, l, `items[${i}] of the ${value.kind} is not an object`, 'each item must be a Kubernetes object'));
+        if (isRecord(item)) push(item, l, node);
+        else out.findings.push(invalid(file, docNo, l, `items[${i}] of the ${kind} is not an object`, 'each item must be a Kubernetes object'));
       });
-      continue;
-    }
-    push(value, line);
+    } else push(value, line, contents);
+    reportWildcards();
   }
   return out;
 }

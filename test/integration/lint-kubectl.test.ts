@@ -72,6 +72,19 @@ describe('the objects lint reads are the objects kubectl applies', () => {
 });
 
 describe('what kubectl refuses, lint reports as an error', () => {
+  it('an unquoted wildcard', async () => {
+    const file = join(FIXTURES, 'unquoted-wildcard.yaml');
+    const k = await kubectlRead(file);
+    expect(k.result.code).not.toBe(0);
+    expect(k.result.stderr).toContain('line 14: did not find expected alphabetic or numeric character');
+    const r = await lint([file]);
+    expect(r.findings.filter((f) => f.code === 'UnquotedWildcard').map((f) => [f.severity, f.object.line, f.hint])).toEqual([
+      ['error', 14, 'quote the wildcard: - "*.apps.example.com"'],
+      ['error', 17, 'quote the wildcard: host: "*.apps.example.com"'],
+    ]);
+    expect(r.exitCode).toBe(2);
+  });
+
   it('YAML 1.1 booleans as annotation values', async () => {
     const file = join(FIXTURES, 'yaml-1.1-booleans.yaml');
     const k = await kubectlRead(file);
@@ -83,5 +96,16 @@ describe('what kubectl refuses, lint reports as an error', () => {
       ['error', 'InvalidManifest'],
     ]);
     expect(r.findings[1]?.message).toContain('metadata.annotations["nginx.ingress.kubernetes.io/ssl-redirect"] is the boolean true');
+  });
+
+  it('an alias of an anchor that is not defined', async () => {
+    const file = join(tmp, 'unknown-anchor.yaml');
+    writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: *shop\n');
+    const k = await kubectlRead(file);
+    expect(k.result.code).not.toBe(0);
+    expect(k.result.stderr).toContain("unknown anchor 'shop' referenced");
+    const r = await lint([file]);
+    expect(r.findings.map((f) => [f.code, f.object.line])).toEqual([['InvalidManifest', 6]]);
+    expect(r.findings[0]?.message).toContain("unknown anchor 'shop' referenced");
   });
 });
