@@ -234,10 +234,58 @@ export function parseManifestText(raw: string, file: string): ManifestReadResult
   return out;
 }
 
-async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+/** Reading stopped on SIGINT/SIGTERM: how far it got, so the user learns what was left undone. */
+export class ReadStoppedError extends Error {
+  override name = 'ReadStoppedError';
+  constructor(
+    message: string,
+    readonly filesRead: number,
+    readonly filesTotal: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+function stopReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r.message : typeof r === 'string' ? r : 'interrupted';
+}
+
+function readStdin(stream: NodeJS.ReadableStream, signal: AbortSignal | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer | string): void => {
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    };
+    const cleanup = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    const onAbort = (): void => {
+      cleanup();
+      // An open stdin would keep the process alive after lint has given up on it.
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      reject(new ReadStoppedError(`stopped (${stopReason(signal as AbortSignal)}) while reading standard input; nothing was linted`, 0, undefined));
+    };
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function errText(e: unknown): string {
@@ -247,17 +295,60 @@ function errText(e: unknown): string {
   return err.message ?? String(e);
 }
 
+/** A path given on the command line that yielded no Kubernetes object and no finding. */
+export interface EmptyInput {
+  /** As given ("-" is shown as "standard input"). */
+  path: string;
+  reason: string;
+}
+
+export interface ReadOptions {
+  stdin?: NodeJS.ReadableStream;
+  /** SIGINT/SIGTERM: reading stops between files and throws ReadStoppedError. */
+  signal?: AbortSignal;
+  /** Progress for --verbose: reading stdin, the number of files once listed, each file read. */
+  onProgress?: (p: ReadProgress) => void;
+}
+
+export type ReadProgress =
+  | { kind: 'stdin' }
+  | { kind: 'listed'; files: number }
+  | { kind: 'read'; file: string; done: number; files: number; objects: number };
+
+export interface ManifestsRead extends ManifestReadResult {
+  /** Paths that yielded nothing: an empty `helm template`, a directory of values files. */
+  empty: EmptyInput[];
+}
+
 /**
  * Reads FILEs, DIRs (recursively: *.yaml, *.yml, *.json, skipping dot-entries, node_modules and
- * Helm chart sources) and `-` (stdin). Throws ManifestReadError when a path cannot be read.
+ * Helm chart sources) and `-` (stdin). Throws ManifestReadError when a path cannot be read, and
+ * ReadStoppedError when the signal fires.
  */
-export async function readManifests(paths: readonly string[], io: { stdin?: NodeJS.ReadableStream } = {}): Promise<ManifestReadResult> {
-  const result: ManifestReadResult = { objects: [], findings: [], notes: [] };
-  const files: string[] = [];
+export async function readManifests(paths: readonly string[], io: ReadOptions = {}): Promise<ManifestsRead> {
+  const result: ManifestsRead = { objects: [], findings: [], notes: [], empty: [] };
   const seenDirs = new Set<string>();
+  const seenFiles = new Set<string>();
+  /** The files of each path given, in order; a file listed by an earlier path is not listed again. */
+  const listed: { path: string; files: string[]; dir: boolean; found: number; charts: number }[] = [];
   let stdinRead = false;
+  const { signal } = io;
+  const stopIfAsked = (read: number, total: number | undefined): void => {
+    if (!signal?.aborted) return;
+    const why = stopReason(signal);
+    throw new ReadStoppedError(
+      total === undefined
+        ? `stopped (${why}) while listing files, after finding ${read}; nothing was linted`
+        : read === total
+          ? `stopped (${why}) after reading all ${total} files, before linting them; nothing was linted`
+          : `stopped (${why}) after ${read} of ${total} files; the other ${total - read} were not read and nothing was linted`,
+      read,
+      total,
+    );
+  };
+  const countListed = (): number => listed.reduce((n, l) => n + l.files.length, 0);
 
-  const walk = async (dir: string): Promise<void> => {
+  const walk = async (dir: string, into: (typeof listed)[number]): Promise<void> => {
     const real = await realpath(dir);
     if (seenDirs.has(real)) return; // a symlink loop
     seenDirs.add(real);
@@ -265,14 +356,22 @@ export async function readManifests(paths: readonly string[], io: { stdin?: Node
     if (entries.some((e) => e.name === 'Chart.yaml')) {
       // Templates are not YAML until rendered; parsing them only yields noise.
       result.notes.push(`skipped Helm chart ${dir}: lint its rendered output instead (helm template ${dir} | certkeeper lint -)`);
+      into.charts++;
       return;
     }
     for (const e of entries) {
+      stopIfAsked(countListed(), undefined);
       if (e.name.startsWith('.') || e.name === 'node_modules') continue;
       const p = join(dir, e.name);
       const s = e.isSymbolicLink() ? await stat(p).catch(() => undefined) : undefined;
-      if (e.isDirectory() || s?.isDirectory()) await walk(p);
-      else if ((e.isFile() || s?.isFile()) && MANIFEST_EXT.test(e.name)) files.push(p);
+      if (e.isDirectory() || s?.isDirectory()) await walk(p, into);
+      else if ((e.isFile() || s?.isFile()) && MANIFEST_EXT.test(e.name)) {
+        into.found++;
+        if (!seenFiles.has(p)) {
+          seenFiles.add(p);
+          into.files.push(p);
+        }
+      }
     }
   };
 
@@ -281,10 +380,17 @@ export async function readManifests(paths: readonly string[], io: { stdin?: Node
       if (stdinRead) continue;
       stdinRead = true;
       if (!io.stdin) throw new ManifestReadError('cannot read "-": no standard input available');
-      const text = await readStdin(io.stdin);
+      io.onProgress?.({ kind: 'stdin' });
+      const text = await readStdin(io.stdin, signal);
       const r = parseManifestText(text, STDIN_NAME);
       result.objects.push(...r.objects);
       result.findings.push(...r.findings);
+      if (r.objects.length + r.findings.length === 0) {
+        result.empty.push({
+          path: 'standard input',
+          reason: text.trim() === '' ? 'it is empty (did helm template render nothing?)' : 'no document in it is a Kubernetes object (none has a kind)',
+        });
+      }
       continue;
     }
     let st;
@@ -293,29 +399,58 @@ export async function readManifests(paths: readonly string[], io: { stdin?: Node
     } catch (e) {
       throw new ManifestReadError(`cannot read ${p}: ${errText(e)}`);
     }
+    const entry = { path: p, files: [] as string[], dir: st.isDirectory(), found: 0, charts: 0 };
     if (st.isDirectory()) {
       if (seenDirs.has(await realpath(p))) continue;
-      const before = files.length;
       try {
-        await walk(p);
+        await walk(p, entry);
       } catch (e) {
+        if (e instanceof ReadStoppedError) throw e;
         throw new ManifestReadError(`cannot read directory ${p}: ${errText(e)}`);
       }
-      if (files.length === before && !result.notes.some((n) => n.includes(p))) {
-        throw new ManifestReadError(`no *.yaml, *.yml or *.json files under ${p}`);
+      if (entry.found === 0 && entry.charts === 0) throw new ManifestReadError(`no *.yaml, *.yml or *.json files under ${p}`);
+    } else {
+      entry.found = 1;
+      if (!seenFiles.has(p)) {
+        seenFiles.add(p);
+        entry.files.push(p);
       }
-    } else files.push(p);
-  }
-  for (const f of new Set(files)) {
-    let text: string;
-    try {
-      text = await readFile(f, 'utf8');
-    } catch (e) {
-      throw new ManifestReadError(`cannot read ${f}: ${errText(e)}`);
     }
-    const r = parseManifestText(text, f);
-    result.objects.push(...r.objects);
-    result.findings.push(...r.findings);
+    listed.push(entry);
   }
+
+  const total = countListed();
+  io.onProgress?.({ kind: 'listed', files: total });
+  let done = 0;
+  for (const entry of listed) {
+    let objects = 0;
+    let findings = 0;
+    let blank = 0;
+    for (const f of entry.files) {
+      stopIfAsked(done, total);
+      let text: string;
+      try {
+        text = await readFile(f, 'utf8');
+      } catch (e) {
+        throw new ManifestReadError(`cannot read ${f}: ${errText(e)}`);
+      }
+      const r = parseManifestText(text, f);
+      result.objects.push(...r.objects);
+      result.findings.push(...r.findings);
+      objects += r.objects.length;
+      findings += r.findings.length;
+      if (text.trim() === '') blank++;
+      done++;
+      io.onProgress?.({ kind: 'read', file: f, done, files: total, objects: r.objects.length });
+    }
+    // A path whose files were all read already (given twice, or inside a directory given too) says nothing.
+    if (objects + findings > 0 || (entry.files.length === 0 && entry.found > 0)) continue;
+    let reason: string;
+    if (!entry.dir) reason = blank > 0 ? 'the file is empty' : 'no document in it is a Kubernetes object (none has a kind)';
+    else if (entry.found === 0) reason = 'it holds only Helm charts, which are skipped (lint their rendered output)';
+    else reason = `none of its ${entry.found} *.yaml, *.yml or *.json files holds a Kubernetes object (a document with a kind)`;
+    result.empty.push({ path: entry.path, reason });
+  }
+  stopIfAsked(done, total);
   return result;
 }
