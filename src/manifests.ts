@@ -51,7 +51,7 @@ const GO_OCTAL: ScalarTag = {
  * numbers (190:20:30) as the strings they are written as, and it also reads 0o17 as octal.
  * (Checked against kubectl 1.34: `kubectl label --local -f FILE -o json` shows its reading.)
  */
-export const KUBECTL_YAML: ParseOptions & DocumentOptions & SchemaOptions = {
+const KUBECTL_YAML: ParseOptions & DocumentOptions & SchemaOptions = {
   schema: 'yaml-1.1',
   merge: true,
   customTags: (tags) => [
@@ -77,7 +77,7 @@ function invalid(file: string, doc: number, line: number, message: string, hint:
 interface UnresolvedAlias {
   name: string;
   offset: number;
-  /** How the value would read quoted, in its place: `- "*.example.com"` or `host: "*.example.com"`. */
+  /** How the value reads quoted, in its place: `- "*.example.com"`, `host: "*.example.com"`, `"*.example.com"`. */
   quoted: string;
 }
 
@@ -99,7 +99,11 @@ function unresolvedAliases(doc: Document.Parsed): UnresolvedAlias[] {
       const text = `*${node.source}`;
       const parent = path[path.length - 1];
       const quoted =
-        key === 'value' && isPair(parent) ? `${isScalar(parent.key) ? String(parent.key.value) : '…'}: "${text}"` : isSeq(parent) ? `- "${text}"` : `"${text}"`;
+        key === 'value' && isPair(parent)
+          ? `${isScalar(parent.key) ? String(parent.key.value) : '…'}: "${text}"`
+          : isSeq(parent) && !parent.flow
+            ? `- "${text}"`
+            : `"${text}"`;
       found.push({ name: node.source, offset: node.range?.[0] ?? 0, quoted });
       if (!node.source.startsWith('.')) return undefined;
       const scalar = new Scalar(text);

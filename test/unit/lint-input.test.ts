@@ -58,7 +58,7 @@ describe('an unquoted wildcard is an UnquotedWildcard finding, not a YAML error'
     const wild = r.findings.filter((f) => f.code === 'UnquotedWildcard');
     expect(wild.map((f) => [f.object.line, f.host, f.hint])).toEqual([
       [10, '*.example.com', 'quote the wildcard: - "*.example.com"'],
-      [12, '*.b.example.com', 'quote the wildcard: - "*.b.example.com"'],
+      [12, '*.b.example.com', 'quote the wildcard: "*.b.example.com"'],
       [15, '*.example.com', 'quote the wildcard: host: "*.example.com"'],
     ]);
     for (const f of wild) {
