@@ -3,19 +3,24 @@
 //   (a) lint of 10,000 Ingresses in 1,000 multi-document YAML files (a mix of opted-in and plain
 //       Ingresses, a few with mistakes), in a child process so that its peak RSS is lint's alone:
 //       files/second, Ingresses/second, peak RSS.
+//   (a2) lint of one Ingress with 500, 2,000 and 10,000 hosts (a rule and a spec.tls entry for
+//       each), once clean and once with every TLS host mistyped (the worst case for the typo
+//       search): the whole `certkeeper lint` process as users run it (wall clock), and lint()
+//       in a child (wall, CPU, peak RSS). Host matching used to be quadratic (10,000 hosts: minutes).
 //   (b) TLS probing of 500 hosts served by one local TLS server (one certificate per SNI name, as an
 //       ingress controller with 500 Ingress hosts): probeTls with bounded concurrency against a
 //       sequential `openssl s_client` loop over the same hosts (bench/probe.ts).
 //   (c) the whole `check --probe` path for those 500 hosts: auditCluster over the in-process
 //       Kubernetes API (500 Ingresses, 500 Secrets), every SNI handshake judged against its Secret.
 //
-// Run: npm run bench:check [ingresses=10000] [hosts=500] [concurrency=20]
+// Run: npm run bench:check [ingresses=10000] [hosts=500] [concurrency=20] [ingressHosts=500,2000,10000] [--lint-only]
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { auditCluster } from '../src/audit-live.js';
+import { CLI } from '../test/support/cli.js';
 import { kubeAuditPort } from '../src/kube/audit-port.js';
 import { lint } from '../src/commands/lint.js';
 import { Kube } from '../src/kube/cluster.js';
@@ -74,6 +79,8 @@ async function writeCorpus(dir: string, ingresses: number, perFile: number): Pro
 
 interface LintChildFigures {
   ms: number;
+  /** User + system CPU time of lint() alone. */
+  cpuMs: number;
   findings: number;
   targets: number;
   maxRssKb: number;
@@ -82,10 +89,80 @@ interface LintChildFigures {
 /** In the child: lint the directory once, report time and peak RSS. */
 async function lintChild(dir: string): Promise<void> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const result = await lint([dir], {});
   const ms = performance.now() - t0;
-  const figures: LintChildFigures = { ms: Math.round(ms), findings: result.findings.length, targets: result.targets.length, maxRssKb: process.resourceUsage().maxRSS };
+  const cpu = process.cpuUsage(cpu0);
+  const figures: LintChildFigures = {
+    ms: Math.round(ms),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    findings: result.findings.length,
+    targets: result.targets.length,
+    maxRssKb: process.resourceUsage().maxRSS,
+  };
   process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+/** One Ingress with `hosts` rules and one spec.tls entry listing them (mistyped: under .co, not .com). */
+function oneIngressYaml(hosts: number, mistyped: boolean): string {
+  const lines = ['apiVersion: networking.k8s.io/v1', 'kind: Ingress', 'metadata:', '  name: many-hosts', '  namespace: shop', 'spec:', '  ingressClassName: nginx', '  tls:', '    - secretName: many-hosts-tls', '      hosts:'];
+  for (let i = 0; i < hosts; i++) lines.push(`        - app-${i}.example.${mistyped ? 'co' : 'com'}`);
+  lines.push('  rules:');
+  for (let i = 0; i < hosts; i++) {
+    lines.push(
+      `    - host: app-${i}.example.com`,
+      '      http:',
+      '        paths:',
+      '          - path: /',
+      '            pathType: Prefix',
+      '            backend:',
+      '              service:',
+      '                name: app',
+      '                port:',
+      '                  number: 80',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Wall-clock time of the whole `certkeeper lint FILE` process (start-up, read, parse, lint, output). */
+function timeLintProcess(file: string): Promise<{ ms: number; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [CLI, 'lint', '-o', 'json', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Math.round(performance.now() - t0), code }));
+  });
+}
+
+interface IngressHostsFigures {
+  hosts: number;
+  mistyped: boolean;
+  bytes: number;
+  processMs: number;
+  exitCode: number | null;
+  lint: LintChildFigures;
+}
+
+async function benchHostsInOneIngress(dir: string, scales: readonly number[]): Promise<IngressHostsFigures[]> {
+  const out: IngressHostsFigures[] = [];
+  for (const hosts of scales) {
+    for (const mistyped of [false, true]) {
+      const file = join(dir, `ingress-${hosts}${mistyped ? '-mistyped' : ''}.yaml`);
+      const text = oneIngressYaml(hosts, mistyped);
+      await writeFile(file, text);
+      const proc = await timeLintProcess(file);
+      const lintFigures = await runLintChild(file);
+      const f: IngressHostsFigures = { hosts, mistyped, bytes: Buffer.byteLength(text), processMs: proc.ms, exitCode: proc.code, lint: lintFigures };
+      console.log(
+        `lint, hosts in one Ingress: ${hosts} hosts${mistyped ? ', every TLS host mistyped' : ''} (${(f.bytes / 1e6).toFixed(1)} MB): ` +
+          `certkeeper lint process ${f.processMs} ms (exit ${f.exitCode}); lint() ${lintFigures.ms} ms wall, ${lintFigures.cpuMs} ms CPU, ` +
+          `${lintFigures.findings} findings, peak RSS ${mib(lintFigures.maxRssKb)}`,
+      );
+      out.push(f);
+    }
+  }
+  return out;
 }
 
 function runLintChild(dir: string): Promise<LintChildFigures> {
@@ -156,7 +233,11 @@ async function benchCheckProbe(hosts: number, concurrency: number): Promise<{ ms
 // ---- main ------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const [ingresses = 10_000, hosts = 500, concurrency = DEFAULT_PROBE_CONCURRENCY] = process.argv.slice(2).map(Number);
+  const args = process.argv.slice(2);
+  const lintOnly = args.includes('--lint-only');
+  const positional = args.filter((a) => !a.startsWith('--'));
+  const [ingresses = 10_000, hosts = 500, concurrency = DEFAULT_PROBE_CONCURRENCY] = positional.slice(0, 3).map(Number);
+  const ingressHosts = (positional[3] ?? '500,2000,10000').split(',').map(Number);
   const dir = await mkdtemp(join(tmpdir(), 'certkeeper-bench-check-'));
   try {
     const perFile = 10;
@@ -169,6 +250,11 @@ async function main(): Promise<void> {
         `${rate(files, lintFigures.ms)} files/s, ${rate(ingresses, lintFigures.ms)} Ingresses/s, ` +
         `${lintFigures.findings} findings, ${lintFigures.targets} targets, peak RSS ${mib(lintFigures.maxRssKb)}`,
     );
+    const oneIngress = await benchHostsInOneIngress(dir, ingressHosts);
+    if (lintOnly) {
+      console.log(JSON.stringify({ lint: { ingresses, files, ...lintFigures }, hostsInOneIngress: oneIngress }));
+      return;
+    }
 
     const probe = await benchProbe({ hosts, concurrency });
     console.log(
@@ -187,7 +273,7 @@ async function main(): Promise<void> {
       `check --probe (auditCluster over the in-process API, ${hosts} Ingresses + Secrets): ${e2e.ms} ms for ${e2e.handshakes} handshakes ` +
         `(${e2e.handshakesPerSecond}/s including the cluster reads); findings: ${JSON.stringify(e2e.findings)}`,
     );
-    console.log(JSON.stringify({ lint: { ingresses, files, ...lintFigures }, probe, checkProbe: e2e }));
+    console.log(JSON.stringify({ lint: { ingresses, files, ...lintFigures }, hostsInOneIngress: oneIngress, probe, checkProbe: e2e }));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

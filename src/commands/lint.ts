@@ -6,14 +6,16 @@ import { auditSecret } from '../core/checks.js';
 import type { Finding } from '../core/findings.js';
 import { isRecord } from '../core/ingress.js';
 import { planTargets, type SourceLocation, type Target } from '../core/targets.js';
-import { ManifestReadError, STDIN_NAME, readManifests, type ManifestObject } from '../manifests.js';
-import { OUTPUT_FORMATS, formatFindings, summarize, type OutputFormat } from '../output/findings.js';
+import { ManifestReadError, ReadStoppedError, STDIN_NAME, readManifests, type EmptyInput, type ManifestObject, type ReadProgress } from '../manifests.js';
+import { OUTPUT_FORMATS, escapeControls, formatFindings, summarize, type OutputFormat } from '../output/findings.js';
 
 /** What lint needs from the process (a subset of cli.ts's CliIo); tests pass buffers. */
 export interface LintIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   stdin: NodeJS.ReadableStream;
+  /** SIGINT/SIGTERM: lint stops between files and says how far it got. */
+  signal?: AbortSignal;
 }
 
 /** The exit code contract, also printed by `certkeeper lint --help`. */
@@ -24,7 +26,10 @@ export const LINT_EXIT = {
   warnings: 1,
   /** At least one error (or, with --strict, at least one warning). */
   errors: 2,
-  /** Usage error (unknown flag, missing path) or a path that cannot be read. */
+  /**
+   * Usage error (unknown flag, missing path), a path that cannot be read or yields no Kubernetes
+   * object (an empty `helm template`), or lint stopped by SIGINT/SIGTERM before it was done.
+   */
   usage: 3,
 } as const;
 
@@ -35,12 +40,19 @@ export interface LintOptions {
   ingressClass?: string;
   /** Clock for certificate dates in Secrets; tests pin it. */
   now?: Date;
+  /** Say on stderr how many files there are to read, and each one read. */
+  verbose?: boolean;
 }
 
 export interface LintResult {
   findings: Finding[];
   targets: Target[];
   notes: string[];
+  /** How many Kubernetes objects were read. */
+  objects: number;
+  /** Paths that yielded no Kubernetes object at all; runLint makes them a usage error (exit 3). */
+  empty: EmptyInput[];
+  /** From the findings alone (0, 1 or 2); runLint returns 3 instead when `empty` is not empty. */
   exitCode: number;
 }
 
@@ -65,8 +77,15 @@ function meta(o: Record<string, unknown>): { name?: string; namespace?: string }
   return r;
 }
 
-/** Lints manifests. Throws ManifestReadError when a path cannot be read. */
-export async function lint(paths: readonly string[], opts: LintOptions = {}, io: { stdin?: NodeJS.ReadableStream } = {}): Promise<LintResult> {
+/**
+ * Lints manifests. Throws ManifestReadError when a path cannot be read, and ReadStoppedError when
+ * `io.signal` fires before the work is done.
+ */
+export async function lint(
+  paths: readonly string[],
+  opts: LintOptions = {},
+  io: { stdin?: NodeJS.ReadableStream; signal?: AbortSignal; onProgress?: (p: ReadProgress) => void } = {},
+): Promise<LintResult> {
   const read = await readManifests(paths, io);
   const objects = read.objects.map((m) => m.object);
   const locations = read.objects.map(locationOf);
@@ -77,13 +96,20 @@ export async function lint(paths: readonly string[], opts: LintOptions = {}, io:
     locations,
   });
 
-  const secrets = new Map<string, { object: Record<string, unknown>; location: SourceLocation; namespace: string; name: string }>();
+  type ReadSecret = { object: Record<string, unknown>; location: SourceLocation; namespace: string; name: string };
+  const secrets = new Map<string, ReadSecret>();
+  const secretsByName = new Map<string, ReadSecret[]>();
   read.objects.forEach((m, i) => {
     if (m.object.kind !== 'Secret') return;
     const { name, namespace = 'default' } = meta(m.object);
     if (name === undefined) return;
     const key = `${namespace}/${name}`;
-    if (!secrets.has(key)) secrets.set(key, { object: m.object, location: locations[i] ?? {}, namespace, name });
+    if (secrets.has(key)) return;
+    const s: ReadSecret = { object: m.object, location: locations[i] ?? {}, namespace, name };
+    secrets.set(key, s);
+    const same = secretsByName.get(name);
+    if (same) same.push(s);
+    else secretsByName.set(name, [s]);
   });
 
   // A Secret that is missing here has no location of its own: point at the Ingress that uses it.
@@ -104,7 +130,7 @@ export async function lint(paths: readonly string[], opts: LintOptions = {}, io:
     }
     // A managed Secret is created by certkeeper in the right namespace; a copy elsewhere is harmless.
     if (use.managed) continue;
-    const elsewhere = [...secrets.values()].filter((x) => x.name === use.secretName && x.namespace !== use.namespace);
+    const elsewhere = (secretsByName.get(use.secretName) ?? []).filter((x) => x.namespace !== use.namespace);
     if (elsewhere.length > 0) {
       const first = use.ingresses[0];
       const location = first ? ingressAt.get(`${first.namespace}/${first.name}`) : undefined;
@@ -112,22 +138,31 @@ export async function lint(paths: readonly string[], opts: LintOptions = {}, io:
     }
   }
   const findings = [...read.findings, ...plan.findings, ...audit];
-  return { findings, targets: plan.targets, notes: read.notes, exitCode: exitCodeFor(findings, opts.strict ?? false) };
+  return { findings, targets: plan.targets, notes: read.notes, objects: read.objects.length, empty: read.empty, exitCode: exitCodeFor(findings, opts.strict ?? false) };
 }
 
 /** Runs lint and writes its output; returns the exit code. */
 export async function runLint(paths: readonly string[], opts: LintOptions, io: LintIo): Promise<number> {
+  // Paths and notes come from the file system and the command line: no raw control characters.
+  const say = (text: string): void => io.stderr(`certkeeper lint: ${escapeControls(text)}\n`);
+  const progress = (p: ReadProgress): void => {
+    if (p.kind === 'stdin') say('reading standard input');
+    else if (p.kind === 'listed') say(`${p.files} file${p.files === 1 ? '' : 's'} to read`);
+    else say(`read ${p.file} (${p.done} of ${p.files}): ${p.objects} object${p.objects === 1 ? '' : 's'}`);
+  };
   let result: LintResult;
   try {
-    result = await lint(paths, opts, { stdin: io.stdin });
+    result = await lint(paths, opts, { stdin: io.stdin, ...(io.signal ? { signal: io.signal } : {}), ...(opts.verbose ? { onProgress: progress } : {}) });
   } catch (e) {
-    if (!(e instanceof ManifestReadError)) throw e;
-    io.stderr(`certkeeper lint: ${e.message}\n`);
+    if (!(e instanceof ManifestReadError) && !(e instanceof ReadStoppedError)) throw e;
+    say(e.message);
     return LINT_EXIT.usage;
   }
-  for (const n of result.notes) io.stderr(`certkeeper lint: ${n}\n`);
-  io.stdout(formatFindings(result.findings, opts.output ?? 'text'));
-  return result.exitCode;
+  for (const n of result.notes) say(n);
+  // "no findings" with exit 0 for an empty helm template would pass a pipeline that checked nothing.
+  if (result.objects > 0 || result.findings.length > 0) io.stdout(formatFindings(result.findings, opts.output ?? 'text'));
+  for (const e of result.empty) say(`no Kubernetes objects read from ${e.path}: ${e.reason}`);
+  return result.empty.length > 0 ? LINT_EXIT.usage : result.exitCode;
 }
 
 const HELP_AFTER = `
@@ -145,7 +180,9 @@ Exit status:
   0  no errors and no warnings (infos allowed)
   1  warnings but no errors
   2  errors (with --strict: errors or warnings)
-  3  usage error (unknown option, missing path) or a path that cannot be read
+  3  usage error (unknown option, missing path), a path that cannot be read or from which no
+     Kubernetes object is read (e.g. an empty helm template on standard input), or lint stopped
+     by SIGINT/SIGTERM before it was done (it says after how many of how many files)
 `;
 
 /**
@@ -162,16 +199,18 @@ export function registerLint(program: Command, io: LintIo, setExit: (code: numbe
     .option('--strict', 'treat warnings as errors (exit 2)', false)
     .option('--all-ingresses', 'treat every Ingress with spec.tls as managed, not only annotated ones', false)
     .option('--ingress-class <name>', 'only lint Ingresses of this ingress class')
+    .option('-v, --verbose', 'say on standard error how many files there are to read, and each file read', false)
     .addHelpText('after', HELP_AFTER)
-    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) })
+    // Commander repeats unknown options and arguments in its errors: no raw control characters.
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(escapeControls(s, '\n')) })
     .exitOverride((err) => {
       // Commander exits 1 on usage errors; 1 means "warnings" here, so usage errors become 3.
       if (err.exitCode === 0) throw err;
       setExit(LINT_EXIT.usage);
       throw new CommanderError(LINT_EXIT.usage, err.code, err.message);
     })
-    .action(async (paths: string[], o: { output: OutputFormat; strict: boolean; allIngresses: boolean; ingressClass?: string }) => {
-      const opts: LintOptions = { output: o.output, strict: o.strict, allIngresses: o.allIngresses };
+    .action(async (paths: string[], o: { output: OutputFormat; strict: boolean; allIngresses: boolean; ingressClass?: string; verbose: boolean }) => {
+      const opts: LintOptions = { output: o.output, strict: o.strict, allIngresses: o.allIngresses, verbose: o.verbose };
       if (o.ingressClass !== undefined) opts.ingressClass = o.ingressClass;
       setExit(await runLint(paths, opts, io));
     });

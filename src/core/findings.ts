@@ -49,6 +49,7 @@ export const FINDINGS = {
   UnknownAnnotation: { severity: 'warning', summary: 'an unknown certkeeper.dev/* annotation' },
   InvalidAnnotationValue: { severity: 'error', summary: 'a certkeeper.dev/* annotation with a value certkeeper cannot use' },
   InvalidManifest: { severity: 'error', summary: 'a document that cannot be read as a Kubernetes object' },
+  UnquotedWildcard: { severity: 'error', summary: 'a wildcard host written without quotes, which YAML reads as an alias (kubectl rejects the file)' },
   // Secrets
   SecretMissing: { severity: 'error', summary: 'the TLS Secret does not exist in the Ingress namespace' },
   SecretInOtherNamespace: { severity: 'error', summary: 'the TLS Secret exists only in another namespace' },

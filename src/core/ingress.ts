@@ -1,7 +1,7 @@
 // A tolerant, typed view of an Ingress built from `unknown`. Objects come from users' YAML as
 // often as from the API server, so any field may be missing, misspelt or of the wrong type; the
 // view records what it found and what it could not use, and never throws.
-import { closestName } from './annotations.js';
+import { ANNOTATION_PREFIX, KNOWN_ANNOTATIONS, TLS_ACME_ANNOTATION, closestName } from './annotations.js';
 
 export interface IngressRef {
   namespace: string;
@@ -100,6 +100,15 @@ const PORT_FIELDS = ['name', 'number'] as const;
 const RESOURCE_FIELDS = ['apiGroup', 'kind', 'name'] as const;
 const TLS_FIELDS = ['hosts', 'secretName'] as const;
 const LEGACY_BACKEND = ['serviceName', 'servicePort'];
+const OWN_ANNOTATIONS = new Set<string>([TLS_ACME_ANNOTATION, ...KNOWN_ANNOTATIONS.map((k) => ANNOTATION_PREFIX + k)]);
+/**
+ * Label and annotation values are strings; kubectl rejects the object otherwise ("cannot unmarshal
+ * bool into Go struct field ObjectMeta.metadata.annotations of type string"). The value is not
+ * repeated in the hint: `on` and `0755` arrive here as true and 493, and quoting those would
+ * change what the user wrote.
+ */
+const NOT_A_STRING_HINT =
+  'quote the value as written: kubectl reads YAML 1.1, where unquoted true/false, yes/no, on/off, y/n and numbers are not strings, and rejects the object';
 
 class Builder {
   issues: SchemaIssue[] = [];
@@ -185,9 +194,21 @@ export function viewIngress(obj: unknown): IngressView {
   const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : undefined;
   const labels: Record<string, string> = {};
   const rawLabels = b.record(meta.labels, 'metadata.labels');
-  if (rawLabels) for (const [k, v] of Object.entries(rawLabels)) if (typeof v === 'string') labels[k] = v;
+  if (rawLabels) {
+    for (const [k, v] of Object.entries(rawLabels)) {
+      if (typeof v === 'string') labels[k] = v;
+      else if (v !== null) b.wrong(`metadata.labels["${k}"]`, 'a string', v, NOT_A_STRING_HINT);
+    }
+  }
   const annotations = meta.annotations;
   if (annotations !== undefined && annotations !== null && !isRecord(annotations)) b.wrong('metadata.annotations', 'a mapping', annotations);
+  if (isRecord(annotations)) {
+    // certkeeper's own annotations get InvalidAnnotationValue from readAnnotations instead.
+    for (const [k, v] of Object.entries(annotations)) {
+      if (typeof v === 'string' || v === null || OWN_ANNOTATIONS.has(k)) continue;
+      b.wrong(`metadata.annotations["${k}"]`, 'a string', v, NOT_A_STRING_HINT);
+    }
+  }
 
   const view: IngressView = {
     apiVersion,

@@ -3,7 +3,7 @@
 // that lint calls broken is exactly a host that renew refuses, for the same stated reason.
 import { closestName, readAnnotations, type IngressSettings } from './annotations.js';
 import { finding, type Finding, type FindingCode, type ObjectRef } from './findings.js';
-import { MAX_NAMES_PER_CERTIFICATE, canonicalHost, checkHost, looksLikeTypoOf, nameCovers, type HostCheck } from './hosts.js';
+import { MAX_NAMES_PER_CERTIFICATE, NameSet, TypoIndex, canonicalHost, checkHost, type HostCheck } from './hosts.js';
 import { INGRESS_V1, ingressClassOf, isIngressObject, viewIngress, type BackendView, type IngressRef, type IngressView } from './ingress.js';
 
 export type { KeyType } from './annotations.js';
@@ -183,7 +183,9 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
         : 'rename spec.backend to spec.defaultBackend',
     );
   }
+  const issuePaths = new Set<string>();
   for (const issue of view.issues) {
+    issuePaths.add(issue.path);
     if (issue.kind === 'WrongType') {
       add('InvalidManifest', `${issue.path} is ${issue.found}, but the Ingress schema expects ${issue.expected}`, issue.hint ?? `write ${issue.path} as ${issue.expected}`);
     } else {
@@ -200,7 +202,10 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
   );
 
   // --- rules ---
+  // Every host is canonicalised once and looked up in indexes: an Ingress may list thousands of
+  // hosts, and comparing each with each made lint quadratic.
   const ruleHosts: { host: string; index: number }[] = [];
+  const ruleHostSeen = new Set<string>();
   for (const rule of view.rules) {
     if (rule.host === undefined) continue;
     const c = checkHost(rule.host);
@@ -221,8 +226,23 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
         rule.host,
       );
     }
-    if (!ruleHosts.some((r) => r.host === canon)) ruleHosts.push({ host: canon, index: rule.index });
+    if (!ruleHostSeen.has(canon)) {
+      ruleHostSeen.add(canon);
+      ruleHosts.push({ host: canon, index: rule.index });
+    }
   }
+  const ruleNames = new NameSet(ruleHosts.map((r) => r.host));
+  // A rule host already listed in spec.tls is not what a near-miss TLS host was meant to be.
+  const tlsListed = new Set(view.tls.flatMap((t) => (t.hosts ?? []).map(canonicalHost)));
+  let ruleTypos: { hosts: { host: string; index: number }[]; index: TypoIndex } | undefined;
+  const ruleHostTypoOf = (host: string): { host: string; index: number } | undefined => {
+    if (!ruleTypos) {
+      const hosts = ruleHosts.filter((r) => !tlsListed.has(r.host));
+      ruleTypos = { hosts, index: new TypoIndex(hosts.map((r) => r.host)) };
+    }
+    const i = ruleTypos.index.first(host);
+    return i === undefined ? undefined : ruleTypos.hosts[i];
+  };
   const hasCatchAll = view.rules.some((r) => r.host === undefined && r.hasHttp);
   // The YAML slip "- host: a" / "- http: ..." makes two rules: a host without paths and
   // paths without a host (a catch-all). Kubernetes accepts it; nothing routes as intended.
@@ -255,7 +275,7 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
   const allTlsHosts: { host: string; tlsIndex: number }[] = [];
   for (const entry of view.tls) {
     const path = `spec.tls[${entry.index}]`;
-    const hostsWrongType = view.issues.some((i) => i.path === `${path}.hosts` || i.path === path);
+    const hostsWrongType = issuePaths.has(`${path}.hosts`) || issuePaths.has(path);
     if (managed && (entry.hosts === undefined || entry.hosts.length === 0) && !hostsWrongType) {
       const suggestion = ruleHosts.map((r) => r.host);
       add(
@@ -264,7 +284,7 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
         suggestion.length > 0 ? `add hosts: [${suggestion.join(', ')}] to ${path}` : `add the hostnames to ${path}.hosts`,
       );
     }
-    if (managed && entry.secretName === undefined && !view.issues.some((i) => i.path === path)) {
+    if (managed && entry.secretName === undefined && !issuePaths.has(path)) {
       add(
         'TlsSecretNameMissing',
         `${path} has no secretName: the controller serves its default (fake) certificate for ${list(entry.hosts ?? []) || 'these hosts'} and certkeeper has nowhere to write one`,
@@ -282,9 +302,9 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
       // Names that can never be routed (empty, IP literals, garbage) get their validity finding only.
       const routable = c.ok || c.problem === 'Wildcard' || (!managed && !RULE_HOST_REJECTED.has(c.problem) && c.problem !== 'IpAddress');
       if (!routable) continue;
-      const routed = ruleHosts.some((r) => nameCovers(r.host, canon) || nameCovers(canon, r.host));
+      const routed = ruleNames.covers(canon) || ruleNames.coversSome(canon);
       if (!routed) {
-        const typoOf = ruleHosts.find((r) => looksLikeTypoOf(canon, r.host) && !view.tls.some((t) => (t.hosts ?? []).some((h) => canonicalHost(h) === r.host)));
+        const typoOf = ruleHostTypoOf(canon);
         const why =
           view.rules.length === 0
             ? rulesMisspelt
@@ -316,9 +336,13 @@ function analyze(obj: unknown, index: number, opts: PlanOptions): Analysis {
 
   // --- rule hosts that no tls entry covers ---
   if (hasTls) {
+    const tlsNames = new NameSet(allTlsHosts.map((t) => t.host));
+    let tlsTypos: TypoIndex | undefined;
     for (const r of ruleHosts) {
-      if (allTlsHosts.some((t) => nameCovers(t.host, r.host))) continue;
-      const typo = allTlsHosts.find((t) => looksLikeTypoOf(t.host, r.host));
+      if (tlsNames.covers(r.host)) continue;
+      tlsTypos ??= new TypoIndex(allTlsHosts.map((t) => t.host));
+      const at = tlsTypos.first(r.host);
+      const typo = at === undefined ? undefined : allTlsHosts[at];
       add(
         'RuleHostNotCovered',
         `rule host "${r.host}" is in no spec.tls entry, so HTTPS requests for it get the controller's default certificate${typo ? `; spec.tls[${typo.tlsIndex}] lists "${typo.host}", likely a typo of it` : ''}`,
@@ -419,7 +443,8 @@ export function planTargets(objects: readonly unknown[], opts: PlanOptions = {})
 
     if (managedUses.length > 0) {
       const base = managedUses[0];
-      const other = uses.find((u) => u.e.requested.join(',') !== base?.e.requested.join(','));
+      const baseHosts = base?.e.requested.join(',');
+      const other = uses.find((u) => u.e.requested.join(',') !== baseHosts);
       if (base && other) {
         const describe = (u: Use): string => `${u.a.ref.namespace === undefined ? '' : `${u.a.ref.namespace}/`}${u.a.ref.name} spec.tls[${u.e.tlsIndex}] lists [${u.e.requested.join(', ')}]${u.a.managed ? '' : ' (not managed by certkeeper)'}`;
         const unmanaged = !other.a.managed;

@@ -23,6 +23,38 @@ export function summarize(findings: readonly Finding[]): FindingSummary {
 
 const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
+/**
+ * C0 and C1 control characters and DEL (a name from a manifest may carry "\x1b[2J" or a "\r"
+ * that overwrites the line before it), and the bidirectional controls that make a terminal show
+ * text in another order than it is ("Trojan Source").
+ */
+// eslint-disable-next-line no-control-regex -- finding control characters is what this is for
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+function codePoint(c: string): string {
+  const n = c.charCodeAt(0);
+  return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Shows control characters as escapes (\n, \r, \t, \x1b, \u202e) so that text from manifests
+ * cannot move the cursor, recolour or clear a terminal, start a new line in a CI log, or reorder
+ * what is shown. `keep` lists characters to leave alone (commander's multi-line messages keep \n).
+ */
+export function escapeControls(s: string, keep = ''): string {
+  return s.replace(CONTROLS, (c) => (keep.includes(c) ? c : (NAMED[c] ?? codePoint(c))));
+}
+
+/**
+ * JSON.stringify escapes U+0000–U+001F, but prints DEL, C1 and bidirectional controls raw. Outside
+ * strings JSON text has none of them, so replacing them everywhere only touches string contents.
+ */
+const JSON_RAW_CONTROLS = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function escapeJsonControls(json: string): string {
+  return json.replace(JSON_RAW_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function location(f: Finding): string {
   const { file, line } = f.object;
   if (file === undefined) return '';
@@ -58,15 +90,15 @@ export function formatText(findings: readonly Finding[]): string {
   let group = '';
   for (const f of orderFindings(findings)) {
     const loc = location(f);
-    const head = `${loc === '' ? '' : `${loc}  `}${describeObject(f.object)}`;
+    const head = escapeControls(`${loc === '' ? '' : `${loc}  `}${describeObject(f.object)}`);
     if (head !== group) {
       if (group !== '') lines.push('');
       lines.push(head);
       group = head;
     }
-    lines.push(`  ${f.severity.padEnd(7)}  ${f.code}${f.host !== undefined ? `  ${f.host}` : ''}`);
-    lines.push(`           ${f.message}`);
-    if (f.hint !== '') lines.push(`           hint: ${f.hint}`);
+    lines.push(escapeControls(`  ${f.severity.padEnd(7)}  ${f.code}${f.host !== undefined ? `  ${f.host}` : ''}`));
+    lines.push(escapeControls(`           ${f.message}`));
+    if (f.hint !== '') lines.push(escapeControls(`           hint: ${f.hint}`));
   }
   if (lines.length > 0) lines.push('');
   lines.push(summaryLine(summarize(findings)));
@@ -93,7 +125,7 @@ export function formatJson(findings: readonly Finding[]): string {
     if (f.host !== undefined) j.host = f.host;
     return j;
   });
-  return `${JSON.stringify({ findings: list, summary: summarize(findings) }, null, 2)}\n`;
+  return `${escapeJsonControls(JSON.stringify({ findings: list, summary: summarize(findings) }, null, 2))}\n`;
 }
 
 /** Message text of a workflow command (toolkit's escapeData). */
@@ -108,14 +140,18 @@ export function escapeGithubProperty(s: string): string {
 
 const GITHUB_LEVEL: Record<Severity, string> = { error: 'error', warning: 'warning', info: 'notice' };
 
-/** `::error file=F,line=L,title=CODE::Ingress ns/name: message — hint`, one line per finding. */
+/**
+ * `::error file=F,line=L,title=CODE::Ingress ns/name: message — hint`, one line per finding. The
+ * toolkit's escaping turns \r and \n into %0D and %0A, so a name cannot end the line and start a
+ * workflow command of its own; other control characters (ESC and the rest) are shown as escapes.
+ */
 export function formatGithub(findings: readonly Finding[]): string {
   const lines = orderFindings(findings).map((f) => {
     const props: string[] = [];
-    if (f.object.file !== undefined) props.push(`file=${escapeGithubProperty(f.object.file)}`);
+    if (f.object.file !== undefined) props.push(`file=${escapeGithubProperty(escapeControls(f.object.file, '\r\n'))}`);
     if (f.object.file !== undefined && f.object.line !== undefined) props.push(`line=${f.object.line}`);
     props.push(`title=${escapeGithubProperty(f.code)}`);
-    const text = `${describeObject(f.object)}: ${f.message}${f.hint !== '' ? ` — ${f.hint}` : ''}`;
+    const text = escapeControls(`${describeObject(f.object)}: ${f.message}${f.hint !== '' ? ` — ${f.hint}` : ''}`, '\r\n');
     return `::${GITHUB_LEVEL[f.severity]} ${props.join(',')}::${escapeGithubData(text)}`;
   });
   lines.push(summaryLine(summarize(findings)));

@@ -1,6 +1,9 @@
+import { domainToASCII } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_NAMES_PER_CERTIFICATE,
+  NameSet,
+  TypoIndex,
   canonicalHost,
   checkHost,
   checkHosts,
@@ -156,5 +159,111 @@ describe('looksLikeTypoOf', () => {
     ['example.org', 'example.com', false, 'two-label names under different TLDs are different sites'],
   ])('%s vs %s → %s (%s)', (candidate, intended, typo) => {
     expect(looksLikeTypoOf(candidate, intended)).toBe(typo);
+  });
+});
+
+// The indexes answer what a comparison of every name with every name would answer. The reference
+// here is written from the rules themselves (RFC 6125 one-label wildcards; the typo rules of
+// looksLikeTypoOf), not from src/core/hosts.ts, and compared on random lists built to collide.
+describe('NameSet and TypoIndex agree with a pairwise reference on random names', () => {
+  function prng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const refCanon = (raw: string): string => {
+    let n = raw.trim();
+    if (n.endsWith('.')) n = n.slice(0, -1);
+    if (n.startsWith('*.')) return `*.${(domainToASCII(n.slice(2)) || n.slice(2)).toLowerCase()}`;
+    return (domainToASCII(n) || n).toLowerCase();
+  };
+  const refCovers = (cert: string, host: string): boolean => {
+    const p = refCanon(cert);
+    const h = refCanon(host);
+    if (p === h) return true;
+    if (!p.startsWith('*.')) return false;
+    const labels = h.split('.');
+    return labels.length >= 2 && labels[0] !== '' && labels.slice(1).join('.') === p.slice(2);
+  };
+  const levenshtein = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        const row = d[i] as number[];
+        const up = d[i - 1] as number[];
+        row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      }
+    }
+    return (d[a.length] as number[])[b.length] as number;
+  };
+  const refTypo = (candidate: string, intended: string): boolean => {
+    const a = refCanon(candidate);
+    const b = refCanon(intended);
+    if (a === b) return false;
+    if (b.startsWith(`${a}.`) || a.startsWith(`${b}.`)) return true;
+    const la = a.split('.');
+    const lb = b.split('.');
+    if (la.length === lb.length && la.length > 2 && la.slice(0, -1).join('.') === lb.slice(0, -1).join('.')) return true;
+    return levenshtein(a, b) <= (Math.max(a.length, b.length) >= 12 ? 2 : 1);
+  };
+
+  const LABELS = ['a', 'b', 'ab', 'ba', 'shop', 'shpo', 'www', 'example', 'exmaple', 'com', 'co', 'org', 'bücher', 'xn--bcher-kva', 'Shop', '', 'app-1', 'app-12'];
+  function randomName(r: () => number): string {
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+    const labels = Array.from({ length: 1 + Math.floor(r() * 4) }, () => pick(LABELS));
+    let name = labels.join('.');
+    if (r() < 0.2) name = `*.${name}`;
+    if (r() < 0.2) {
+      // One random edit, so that near misses by edit distance are common.
+      const at = Math.floor(r() * (name.length + 1));
+      const ch = pick(['a', '.', '-', 'x', 'ü', '*']);
+      const op = r();
+      name = op < 0.33 ? name.slice(0, at) + ch + name.slice(at) : op < 0.66 ? name.slice(0, at) + name.slice(at + 1) : name.slice(0, at) + ch + name.slice(at + 1);
+    }
+    if (r() < 0.1) name = `${name}.`;
+    if (r() < 0.05) name = ` ${name.toUpperCase()} `;
+    return name;
+  }
+
+  it('2,000 random lists: covers, coversSome, uncoveredHosts and first typo', () => {
+    const r = prng(0x5eed);
+    const seen = { covers: { yes: 0, no: 0 }, coversSome: { yes: 0, no: 0 }, typo: { yes: 0, no: 0 } };
+    for (let round = 0; round < 2000; round++) {
+      const names = Array.from({ length: Math.floor(r() * 12) }, () => randomName(r));
+      const queries = Array.from({ length: 6 }, () => (r() < 0.3 && names.length > 0 ? (names[Math.floor(r() * names.length)] as string) : randomName(r)));
+      const set = new NameSet(names);
+      const typos = new TypoIndex(names);
+      for (const q of queries) {
+        const covers = names.some((n) => refCovers(n, q));
+        const coversSome = names.some((n) => refCovers(q, n));
+        const first = names.findIndex((n) => refTypo(q, n));
+        expect(set.covers(q), `covers(${JSON.stringify(q)}) in ${JSON.stringify(names)}`).toBe(covers);
+        expect(set.coversSome(q), `coversSome(${JSON.stringify(q)}) in ${JSON.stringify(names)}`).toBe(coversSome);
+        expect(typos.first(q) ?? -1, `first(${JSON.stringify(q)}) in ${JSON.stringify(names)}`).toBe(first);
+        seen.covers[covers ? 'yes' : 'no']++;
+        seen.coversSome[coversSome ? 'yes' : 'no']++;
+        seen.typo[first >= 0 ? 'yes' : 'no']++;
+      }
+      expect(uncoveredHosts(names, queries)).toEqual(queries.filter((q) => !names.some((n) => refCovers(n, q))));
+    }
+    // The inputs exercise both answers of every question, or this test could not fail.
+    for (const { yes, no } of Object.values(seen)) {
+      expect(yes).toBeGreaterThan(500);
+      expect(no).toBeGreaterThan(500);
+    }
+  });
+
+  it('first typo is the lowest index, also among many near misses', () => {
+    const rules = Array.from({ length: 3000 }, (_, i) => `app-${i}.example.com`);
+    const index = new TypoIndex(rules);
+    for (const q of ['app-2500.example.co', 'app-7.example.co', 'app-2999.example.org', 'pp-1234.example.com', 'svc.other.org']) {
+      expect(index.first(q) ?? -1).toBe(rules.findIndex((n) => refTypo(q, n)));
+    }
   });
 });
