@@ -11,7 +11,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/build.mjs
 COPY src ./src
+# Type-checks, then bundles dist/cli.js and its chunks (scripts/build.mjs).
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && chmod 0755 dist/cli.js

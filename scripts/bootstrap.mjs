@@ -92,8 +92,9 @@ export function ensureSidTools() {
   if (missing.length > 0) throw new Error(`unpacked Debian sid's packages but ${missing.join(', ')} is missing under ${SID_ROOT}/usr/bin`);
 }
 
+/** `npm run build`: type-check, then bundle dist/cli.js (scripts/build.mjs). */
 export function build() {
-  run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+  run(process.execPath, [join(ROOT, 'scripts', 'build.mjs')]);
 }
 
 export function bootstrap({ pebble = true } = {}) {

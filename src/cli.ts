@@ -2,30 +2,68 @@
 // The command line: the only place that turns results into exit codes and text.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from 'commander';
-import { EXIT, type CliIo } from './commands/common.js';
-import { LINT_EXIT } from './commands/lint.js';
+import { Command, CommanderError, Help } from 'commander';
+import type { CliIo } from './commands/common.js';
 
 type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
 
+interface CommandEntry {
+  /** How the command list of `certkeeper --help` shows it (its name, options and arguments). */
+  term: string;
+  /** The line next to it there: the command's summary (or its description when it has none). */
+  summary: string;
+  load: () => Promise<Register>;
+}
+
 /**
  * Commands load their modules only when used: the Kubernetes client alone costs most of a second
- * at start-up, which `certkeeper issue` and `lint` have no use for. `--help` loads them all.
+ * at start-up, which `certkeeper issue` and `lint` have no use for. `term` and `summary` let
+ * `certkeeper --help` list every command without loading any (test/unit/cli.test.ts checks
+ * them against the commands themselves).
  */
-const COMMANDS: Record<string, () => Promise<Register>> = {
-  issue: async () => (await import('./commands/issue.js')).registerIssue,
-  renew: async () => (await import('./commands/renew.js')).registerRenew,
-  lint: async () => (await import('./commands/lint.js')).registerLint,
-  check: async () => (await import('./commands/check.js')).registerCheck,
-  status: async () => (await import('./commands/status.js')).registerStatus,
-  serve: async () => (await import('./commands/serve.js')).registerServe,
-  run: async () => (await import('./commands/run.js')).registerRun,
+export const COMMANDS: Record<string, CommandEntry> = {
+  issue: {
+    term: 'issue [options]',
+    summary: 'obtain a certificate on this machine, answering HTTP-01 on port 80 (no cluster)',
+    load: async () => (await import('./commands/issue.js')).registerIssue,
+  },
+  renew: {
+    term: 'renew [options]',
+    summary: 'run one pass now: issue or renew what is missing, wrong or due',
+    load: async () => (await import('./commands/renew.js')).registerRenew,
+  },
+  lint: {
+    term: 'lint [options] <paths...>',
+    summary: 'check Ingress manifests (and TLS Secrets among them) offline, for CI',
+    load: async () => (await import('./commands/lint.js')).registerLint,
+  },
+  check: {
+    term: 'check [options]',
+    summary: 'audit the live cluster: Ingresses, their TLS Secrets and (with --probe) what is served',
+    load: async () => (await import('./commands/check.js')).registerCheck,
+  },
+  status: {
+    term: 'status [options]',
+    summary: 'one line per certificate: hosts, issuer, expiry, renewal time and state',
+    load: async () => (await import('./commands/status.js')).registerStatus,
+  },
+  serve: {
+    term: 'serve [options]',
+    summary: "answer HTTP-01 challenges from the cluster's challenge ConfigMap (no passes)",
+    load: async () => (await import('./commands/serve.js')).registerServe,
+  },
+  run: {
+    term: 'run [options]',
+    summary: 'the long-running service: answer challenges, run passes on a schedule, alert',
+    load: async () => (await import('./commands/run.js')).registerRun,
+  },
 };
 
 export const VERSION = '0.1.0';
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  let exitCode: number = EXIT.ok;
+  // Set by the command that ran; lint also sets its usage code (3) before it throws.
+  let exitCode: number | undefined;
   const setExit = (code: number) => {
     exitCode = code;
   };
@@ -38,23 +76,30 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .configureHelp({
+      subcommandTerm: (cmd) => COMMANDS[cmd.name()]?.term ?? new Help().subcommandTerm(cmd),
+    })
     .exitOverride();
   program.enablePositionalOptions();
-  const first = argv.find((a) => !a.startsWith('-'));
-  const versionOnly = first === undefined && argv.some((a) => a === '-V' || a === '--version') && !argv.some((a) => a === '-h' || a === '--help');
-  const names = versionOnly ? [] : first !== undefined && first in COMMANDS && first !== 'help' ? [first] : Object.keys(COMMANDS);
-  for (const name of names) (await (COMMANDS[name] as () => Promise<Register>)())(program, io, setExit);
+  // Every command named anywhere in argv is loaded (commander dispatches by name, so only a
+  // loaded command can ever run); the others are listed from the table for --help and for
+  // "unknown command" suggestions.
+  for (const [name, entry] of Object.entries(COMMANDS)) {
+    if (argv.includes(name)) (await entry.load())(program, io, setExit);
+    else program.command(name).summary(entry.summary);
+  }
+  let failure: unknown;
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // --help and --version end here with code 0; everything else is a usage error (lint
-      // keeps 2 for "errors found" and uses 3 for usage, as its --help documents).
-      return e.exitCode === 0 ? EXIT.ok : e.exitCode === LINT_EXIT.usage ? LINT_EXIT.usage : EXIT.usage;
-    }
-    throw e;
+    // --help and --version end here with commander's code 0, having loaded nothing more.
+    if (e instanceof CommanderError && e.exitCode === 0) return 0;
+    failure = e;
   }
-  return exitCode;
+  const { EXIT } = await import('./commands/common.js');
+  if (failure === undefined) return exitCode ?? EXIT.ok;
+  if (failure instanceof CommanderError) return exitCode ?? EXIT.usage;
+  throw failure;
 }
 
 function isMain(): boolean {
@@ -89,9 +134,9 @@ if (isMain()) {
     (code) => {
       process.exitCode = code;
     },
-    (e: unknown) => {
+    async (e: unknown) => {
       process.stderr.write(`certkeeper: ${(e as Error)?.stack ?? String(e)}\n`);
-      process.exitCode = EXIT.failure;
+      process.exitCode = (await import('./commands/common.js')).EXIT.failure;
     },
   );
 }

@@ -6,6 +6,10 @@
 // make it sleep for hours inside the request. We put one interceptor in front of its own: it records
 // every ACME problem document in the async context of the operation that caused it, fails fast on
 // transport errors with the URL and socket error, and never sleeps through a rate limit.
+//
+// acme-client also asks for a fresh nonce (HEAD newNonce) before every signed request, doubling
+// the round trips of an order. RFC 8555 §7.2 lets a client use the Replay-Nonce of any response
+// instead; reuseNonces() makes it do so, with the HEAD left as the fallback when none is at hand.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
@@ -23,6 +27,8 @@ export interface ProblemRecord {
 
 interface OperationContext {
   lastProblem?: ProblemRecord;
+  /** The Retry-After of the last successful response (RFC 8555 §7.5.1: when to poll again). */
+  retryAfter?: Date;
 }
 
 const context = new AsyncLocalStorage<OperationContext>();
@@ -38,6 +44,17 @@ export function takeLastProblem(): ProblemRecord | undefined {
   const p = store?.lastProblem;
   if (store) delete store.lastProblem;
   return p;
+}
+
+/**
+ * The Retry-After the CA sent with the last successful response inside the current
+ * withAcmeContext (an order or challenge still being processed), then forgets it.
+ */
+export function takeRetryAfter(): Date | undefined {
+  const store = context.getStore();
+  const r = store?.retryAfter;
+  if (store) delete store.retryAfter;
+  return r;
 }
 
 const PREFIX = 'urn:ietf:params:acme:error:';
@@ -66,6 +83,62 @@ interface AxiosLikeError {
   config?: { url?: string; method?: string };
   response?: AxiosLikeResponse;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Nonces
+
+/** Unused nonces by CA origin. A few are plenty: each request uses one and its response brings the next. */
+const nonces = new Map<string, string[]>();
+const MAX_POOLED_NONCES = 32;
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function keepNonce(config: AxiosLikeError['config'], resp: AxiosLikeResponse): void {
+  const nonce = resp.headers['replay-nonce'];
+  if (typeof nonce !== 'string' || nonce === '' || !config?.url) return;
+  // acme-client uses these two itself: the answer to its HEAD newNonce, and the nonce of a
+  // badNonce error for its retry. Pooling them too would spend each nonce twice.
+  if (config.method?.toLowerCase() === 'head') return;
+  if (resp.status === 400 && (resp.data as { type?: unknown } | undefined)?.type === `${PREFIX}badNonce`) return;
+  const origin = originOf(config.url);
+  if (!origin) return;
+  const pool = nonces.get(origin) ?? [];
+  pool.push(nonce);
+  // The oldest are the likeliest to have expired at the CA.
+  if (pool.length > MAX_POOLED_NONCES) pool.splice(0, pool.length - MAX_POOLED_NONCES);
+  nonces.set(origin, pool);
+}
+
+/** The part of acme-client's HttpClient that fetches nonces (`client.http`; not in its typings). */
+interface NonceSource {
+  getNonce(): Promise<string>;
+  getResourceUrl(resource: string): Promise<string>;
+}
+
+/**
+ * Makes an acme-client Client sign each request with a nonce from an earlier response instead of
+ * asking newNonce first. The newest nonce is used first. A nonce the CA has meanwhile expired
+ * (or, like Pebble, rejects at random) comes back as badNonce, which acme-client retries with the
+ * fresh nonce of that error response, as before.
+ */
+export function reuseNonces(client: object): void {
+  const http = (client as { http?: NonceSource }).http;
+  if (!http || typeof http.getNonce !== 'function') {
+    throw new Error('acme-client changed: Client.http.getNonce is missing, so nonces cannot be reused');
+  }
+  const fresh = http.getNonce.bind(http);
+  http.getNonce = async () => {
+    const origin = originOf(await http.getResourceUrl('newNonce'));
+    const pooled = origin ? nonces.get(origin)?.pop() : undefined;
+    return pooled ?? fresh();
+  };
+}
 interface InterceptorHandler {
   fulfilled: ((v: unknown) => unknown) | null;
   rejected: ((e: AxiosLikeError) => unknown) | null;
@@ -74,16 +147,24 @@ interface InterceptorHandler {
 }
 
 let installed = false;
-const responseListeners = new Set<(status: string) => void>();
+
+/** What was asked, for listeners that count requests by kind. */
+export interface AcmeRequestInfo {
+  /** Upper case: GET, HEAD, POST. */
+  method: string;
+  url: string;
+}
+type ResponseListener = (status: string, request: AcmeRequestInfo) => void;
+const responseListeners = new Set<ResponseListener>();
 
 /** Observes every ACME HTTP exchange: "2xx", "4xx", "5xx" or a transport error code (metrics). */
-export function onAcmeResponse(fn: (status: string) => void): () => void {
+export function onAcmeResponse(fn: ResponseListener): () => void {
   responseListeners.add(fn);
   return () => responseListeners.delete(fn);
 }
 
-function notify(status: string): void {
-  for (const fn of responseListeners) fn(status);
+function notify(status: string, request: AcmeRequestInfo): void {
+  for (const fn of responseListeners) fn(status, request);
 }
 /** Server errors (5xx) are retried by acme-client; a Retry-After longer than this is not worth waiting inside a pass. */
 const MAX_INLINE_RETRY_AFTER_MS = 10_000;
@@ -137,9 +218,15 @@ export function configureAcmeTransport(opts: { caBundlePem?: string; serverError
   installed = true;
   const handler: InterceptorHandler = {
     fulfilled: null,
+    // acme-client makes axios reject every response (its validateStatus is `() => false`), so
+    // successful ones arrive here too.
     rejected: (error: AxiosLikeError) => {
       const url = error.config?.url ?? '(unknown URL)';
-      notify(error.response ? `${Math.floor(error.response.status / 100)}xx` : (error.code ?? 'ERROR'));
+      notify(error.response ? `${Math.floor(error.response.status / 100)}xx` : (error.code ?? 'ERROR'), {
+        method: (error.config?.method ?? 'get').toUpperCase(),
+        url,
+      });
+      if (error.response) keepNonce(error.config, error.response);
       if (!error.response) {
         // Transport failure: no ACME response at all. Rejecting with an error that has no
         // `config` makes acme-client's own interceptor pass it through untouched.
@@ -147,8 +234,14 @@ export function configureAcmeTransport(opts: { caBundlePem?: string; serverError
         const detail = code === 'ECONNABORTED' ? `timed out (${error.message})` : `${code}: ${error.message}`;
         return Promise.reject(new CaUnreachableError(url, code, detail, { cause: error }));
       }
-      const problem = recordProblem(error.response, url);
       const status = error.response.status;
+      if (status < 400) {
+        const store = context.getStore();
+        const retryAfter = parseRetryAfter(error.response.headers['retry-after'], new Date());
+        if (store && retryAfter) store.retryAfter = retryAfter;
+        return Promise.reject(error);
+      }
+      const problem = recordProblem(error.response, url);
       if (status === 429 || (status >= 500 && problem?.retryAfter && problem.retryAfter.getTime() - Date.now() > MAX_INLINE_RETRY_AFTER_MS)) {
         // Hand the response back as-is: acme-client's api layer turns it into an error whose
         // details we already recorded, instead of sleeping for the Retry-After.

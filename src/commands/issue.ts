@@ -6,7 +6,7 @@ import { access, constants, mkdir, readFile, rename, rm, stat, writeFile } from 
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FileAccountStore } from '../acme/account-file-store.js';
-import { AcmeIssuer } from '../acme/issuer.js';
+import { AcmeIssuer, FetchWatch } from '../acme/issuer.js';
 import { resolveDirectory } from '../core/annotations.js';
 import { configureAcmeTransport } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
@@ -88,11 +88,15 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
 
     const directoryUrl = resolveDirectory(cfg.directory);
     const store = new MemoryChallengeStore();
+    const fetches = new FetchWatch();
     const responder = await startResponder({
       lookup: store,
       port: cfg.httpPort,
       ...(cfg.httpAddress ? { host: cfg.httpAddress } : {}),
-      onChallenge: (e) => log.debug({ token: e.token, found: e.found, host: e.host, remote: e.remote }, 'challenge request'),
+      onChallenge: (e) => {
+        log.debug({ token: e.token, found: e.found, host: e.host, remote: e.remote }, 'challenge request');
+        if (e.found) fetches.saw(e.token);
+      },
     });
     cleanup = () => responder.close();
     log.info({ port: responder.address.port, address: responder.address.address }, 'answering HTTP-01 challenges');
@@ -104,6 +108,7 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
       ...(cfg.email ? { email: cfg.email } : {}),
       ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
       polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
+      challengeFetched: (token) => fetches.fetched(token),
       log,
     });
     const started = Date.now();

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAccountStore } from '../../src/acme/account-file-store.js';
-import { AcmeIssuer } from '../../src/acme/issuer.js';
-import { configureAcmeTransport } from '../../src/acme/transport.js';
+import { AcmeIssuer, FetchWatch } from '../../src/acme/issuer.js';
+import { configureAcmeTransport, onAcmeResponse, type AcmeRequestInfo } from '../../src/acme/transport.js';
 import { checkKeyMatches } from '../../src/core/cert.js';
 import { AcmeError, CaUnreachableError } from '../../src/errors.js';
 import { MemoryChallengeStore } from '../../src/http/memory-store.js';
@@ -22,11 +22,12 @@ let pebble: Pebble;
 let responder: Responder;
 let accountDir: string;
 const store = new MemoryChallengeStore();
+const fetches = new FetchWatch();
 
 beforeAll(async () => {
   pebble = await startPebble({ nxdomain: (n) => n.endsWith('.nxdomain.test') });
   configureAcmeTransport({ caBundlePem: pebble.apiCaPem });
-  responder = await startResponder({ lookup: store, port: pebble.httpPort, host: '127.0.0.1' });
+  responder = await startResponder({ lookup: store, port: pebble.httpPort, host: '127.0.0.1', onChallenge: (e) => e.found && fetches.saw(e.token) });
   accountDir = await mkdtemp(join(tmpdir(), 'certkeeper-acct-'));
 });
 
@@ -87,6 +88,29 @@ describe('AcmeIssuer against Pebble', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('asks the CA for a fresh nonce at most once per order, despite Pebble rejecting 5% of them', async () => {
+    const requests: AcmeRequestInfo[] = [];
+    const stop = onAcmeResponse((_status, r) => requests.push(r));
+    try {
+      for (let i = 0; i < 3; i++) await issuer().issue({ hosts: [name()], keyType: 'ecdsa-p256' });
+    } finally {
+      stop();
+    }
+    // newOrder, authorization, challenge, order polls, finalize, certificate: all POSTs, each
+    // signed with the Replay-Nonce of the response before it.
+    expect(requests.filter((r) => r.method === 'POST').length).toBeGreaterThanOrEqual(3 * 6);
+    expect(requests.filter((r) => r.method === 'HEAD').length).toBeLessThanOrEqual(3);
+  });
+
+  it('polls once the CA has fetched the answer, not when the poll interval has passed', async () => {
+    const slowTimer = { intervalMs: 20_000, maxIntervalMs: 20_000, timeoutMs: 50_000 };
+    const started = Date.now();
+    const cert = await issuer(accountDir, { polling: slowTimer, challengeFetched: (t) => fetches.fetched(t) }).issue({ hosts: [name()], keyType: 'ecdsa-p256' });
+    expect(cert.leafPem).toContain('BEGIN CERTIFICATE');
+    // The first timed poll would come 20 s after the challenge; Pebble validates in milliseconds.
+    expect(Date.now() - started).toBeLessThan(slowTimer.intervalMs);
   });
 
   it('runs several orders concurrently in one process', async () => {

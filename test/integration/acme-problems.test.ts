@@ -21,18 +21,64 @@ let dir: string;
 let newOrder: (res: import('node:http').ServerResponse) => void;
 let orderCalls = 0;
 
+/**
+ * Nonce bookkeeping as a CA does it (RFC 8555 §6.5), switched on by the test that needs it:
+ * every response carries a fresh nonce, and a POST whose nonce was never issued or was already
+ * used gets badNonce.
+ */
+const nonces = { strict: false, issued: new Set<string>(), heads: 0, rejectOnce: false, signedWith: [] as string[] };
+let nonceCounter = 0;
+function freshNonce(): string {
+  const n = `nonce-${++nonceCounter}`;
+  nonces.issued.add(n);
+  return n;
+}
+function jwsNonce(body: string): string | undefined {
+  try {
+    const protectedHeader = (JSON.parse(body) as { protected: string }).protected;
+    return (JSON.parse(Buffer.from(protectedHeader, 'base64url').toString()) as { nonce?: string }).nonce;
+  } catch {
+    return undefined;
+  }
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'certkeeper-problems-'));
   server = createServer((req, res) => {
-    const nonce = { 'replay-nonce': `n${Math.random().toString(36).slice(2)}` };
+    if (nonces.strict) {
+      if (req.method === 'HEAD') nonces.heads++;
+      if (req.method === 'POST') {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (c: string) => (body += c));
+        req.on('end', () => {
+          const used = jwsNonce(body) ?? '';
+          nonces.signedWith.push(used);
+          const valid = nonces.issued.delete(used);
+          if (!valid || nonces.rejectOnce) {
+            nonces.rejectOnce = false;
+            res.writeHead(400, { 'content-type': 'application/problem+json', 'replay-nonce': freshNonce() });
+            res.end(JSON.stringify({ type: 'urn:ietf:params:acme:error:badNonce', detail: `JWS has an invalid anti-replay nonce: "${used}"` }));
+            return;
+          }
+          route(req, res, { 'replay-nonce': freshNonce() });
+        });
+        return;
+      }
+    }
+    route(req, res, { 'replay-nonce': nonces.strict ? freshNonce() : `n${Math.random().toString(36).slice(2)}` });
+  });
+  const route = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, nonce: Record<string, string>) => {
+    // URLs on the host the client asked for, so that one test can be another origin.
+    const here = `http://${req.headers.host ?? '127.0.0.1'}`;
     if (req.url === '/dir') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order` }));
+      res.end(JSON.stringify({ newNonce: `${here}/nonce`, newAccount: `${here}/account`, newOrder: `${here}/order` }));
     } else if (req.url === '/nonce') {
       res.writeHead(200, nonce).end();
     } else if (req.url === '/account') {
       req.resume();
-      res.writeHead(201, { ...nonce, location: `${base}/account/1`, 'content-type': 'application/json' }).end(JSON.stringify({ status: 'valid' }));
+      res.writeHead(201, { ...nonce, location: `${here}/account/1`, 'content-type': 'application/json' }).end(JSON.stringify({ status: 'valid' }));
     } else if (req.url === '/order') {
       req.resume();
       orderCalls++;
@@ -40,7 +86,7 @@ beforeAll(async () => {
     } else {
       res.writeHead(404).end();
     }
-  });
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   configureAcmeTransport({});
@@ -115,5 +161,41 @@ describe('ACME problems', () => {
     const err = (await issuer().issue({ hosts: ['shop.example.com'], keyType: 'ecdsa-p256' }).then(() => undefined, (e: unknown) => e)) as AcmeError;
     expect(orderCalls).toBe(2);
     expect(err.problem).toMatchObject({ type: 'malformed', detail: 'second answer' });
+  });
+
+  it('signs each request with the nonce of the previous response, and recovers from badNonce', async () => {
+    // A fresh server origin: no nonce of the earlier tests can be in the pool for it.
+    const strictServer = server;
+    Object.assign(nonces, { strict: true, heads: 0, signedWith: [] as string[] });
+    nonces.issued.clear();
+    newOrder = (res) => {
+      res.writeHead(403, { 'content-type': 'application/problem+json', 'replay-nonce': freshNonce() });
+      res.end(JSON.stringify({ type: 'urn:ietf:params:acme:error:unauthorized', detail: 'stop here' }));
+    };
+    try {
+      const strictDir = await mkdtemp(join(tmpdir(), 'certkeeper-nonces-'));
+      const port = (strictServer.address() as AddressInfo).port;
+      // localhost instead of 127.0.0.1: another origin than the other tests used, same server.
+      const directoryUrl = `http://localhost:${port}/dir`;
+      const strictIssuer = new AcmeIssuer({
+        directoryUrl,
+        accountStore: new FileAccountStore(strictDir, directoryUrl),
+        challengeStore: new MemoryChallengeStore(),
+        polling: { intervalMs: 20, maxIntervalMs: 50, timeoutMs: 5000 },
+        log: silentLogger,
+      });
+      // Registration (newAccount), then newOrder: two signed requests, and the CA rejects the
+      // first nonce it sees as a CA may (expired, or Pebble's random 5%).
+      nonces.rejectOnce = true;
+      const err = (await strictIssuer.issue({ hosts: ['shop.example.com'], keyType: 'ecdsa-p256' }).then(() => undefined, (e: unknown) => e)) as AcmeError;
+      expect(err.problem).toMatchObject({ type: 'unauthorized', detail: 'stop here' });
+      // One newNonce for the whole exchange; every later request used the last response's nonce.
+      expect(nonces.heads).toBe(1);
+      expect(nonces.signedWith).toHaveLength(3); // newAccount (badNonce), newAccount again, newOrder
+      expect(new Set(nonces.signedWith).size).toBe(3); // no nonce was sent twice
+      await rm(strictDir, { recursive: true, force: true });
+    } finally {
+      nonces.strict = false;
+    }
   });
 });
