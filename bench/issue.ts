@@ -8,9 +8,8 @@
 //       `certkeeper issue` processes.
 //
 // Each figure is the median of several runs. Both are measured with the default status polling
-// (first wait DEFAULT_POLLING.intervalMs, doubling, as a user runs it) and with
-// --acme-poll-interval 50: the waits between order polls dominate a local issuance, and Pebble
-// without its sleeps validates in milliseconds.
+// (as a user runs it) and with --acme-poll-interval 50. certbot and lego against the same Pebble:
+// npm run bench:peers.
 //
 // Run: npm run bench:issue [N=20] [runs=3]
 //
@@ -24,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FileAccountStore } from '../src/acme/account-file-store.js';
-import { AcmeIssuer, DEFAULT_POLLING } from '../src/acme/issuer.js';
+import { AcmeIssuer, DEFAULT_POLLING, FetchWatch } from '../src/acme/issuer.js';
 import { configureAcmeTransport } from '../src/acme/transport.js';
 import { MemoryChallengeStore } from '../src/http/memory-store.js';
 import { startResponder } from '../src/http/responder.js';
@@ -168,12 +167,6 @@ export function machineLine(): string {
 // ---------------------------------------------------------------------------------------------
 // The issue benchmark
 
-/** certbot 2.1 and lego 4.9 on the machine of issue #2, same Pebble settings. Not measured here. */
-const REFERENCE = {
-  certbot: { one: 3200, twenty: 62_000 },
-  lego: { one: 5800, twenty: 110_000 },
-} as const;
-
 interface WorkerRequest {
   directoryUrl: string;
   caFile: string;
@@ -183,7 +176,7 @@ interface WorkerRequest {
   pollMs: number;
 }
 
-interface WorkerResult {
+export interface WorkerResult {
   /** Loading or registering the account (before the orders). */
   accountMs: number;
   /** N orders, concurrently, from the first createOrder to the last certificate. */
@@ -201,7 +194,9 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
   const caBundlePem = await readFile(req.caFile, 'utf8');
   configureAcmeTransport({ caBundlePem });
   const store = new MemoryChallengeStore();
-  const responder = await startResponder({ lookup: store, port: req.httpPort, host: '127.0.0.1' });
+  // As `certkeeper issue` does: poll once Pebble has fetched the answers.
+  const fetches = new FetchWatch();
+  const responder = await startResponder({ lookup: store, port: req.httpPort, host: '127.0.0.1', onChallenge: (e) => e.found && fetches.saw(e.token) });
   // Logs are formatted as the CLI formats them, then dropped.
   const log = createLogger({ level: 'info', format: 'text', destination: createWriteStream('/dev/null') });
   const issuer = new AcmeIssuer({
@@ -210,6 +205,7 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
     challengeStore: store,
     // As `issue` and `renew` derive it from --acme-poll-interval.
     polling: { intervalMs: req.pollMs, maxIntervalMs: req.pollMs * 32, timeoutMs: 180_000 },
+    challengeFetched: (token) => fetches.fetched(token),
     log,
   });
   try {
@@ -256,40 +252,14 @@ async function cliIssue(pebble: Pebble, accountDir: string, work: string, pollMs
   return r;
 }
 
-async function inProcess(pebble: Pebble, accountDir: string, n: number, pollMs: number): Promise<Measured & WorkerResult> {
+/** N concurrent orders in one child process through AcmeIssuer (what `renew` does with many Targets). */
+export async function inProcess(pebble: Pebble, accountDir: string, n: number, pollMs: number): Promise<Measured & WorkerResult> {
   const req: WorkerRequest = { directoryUrl: pebble.directoryUrl, caFile: pebble.apiCaFile, httpPort: pebble.httpPort, accountDir, n, pollMs };
   const r = await runMeasured(process.execPath, [fileURLToPath(import.meta.url), 'worker', JSON.stringify(req)]);
   if (r.code !== 0) throw new Error(`the in-process issuance worker failed (exit ${r.code}):\n${r.stderr}`);
   const result = JSON.parse(r.stdout) as WorkerResult;
   if (result.issued !== n) throw new Error(`the worker issued ${result.issued} of ${n} certificates`);
   return { ...r, ...result };
-}
-
-/** certbot/lego, measured only when installed: one certificate, fresh configuration each time. */
-async function otherClients(pebble: Pebble, work: string): Promise<{ name: string; ms: number; rssKb: number }[]> {
-  const out: { name: string; ms: number; rssKb: number }[] = [];
-  const certbot = await which('certbot');
-  if (certbot) {
-    const dir = await mkdtemp(join(work, 'certbot-'));
-    const r = await runMeasured(
-      certbot,
-      ['certonly', '--standalone', '--non-interactive', '--agree-tos', '--register-unsafely-without-email', '--server', pebble.directoryUrl,
-        '--http-01-port', String(pebble.httpPort), '--http-01-address', '127.0.0.1', '--config-dir', dir, '--work-dir', dir, '--logs-dir', dir, '-d', host('certbot')],
-      { env: { ...process.env, REQUESTS_CA_BUNDLE: pebble.apiCaFile } },
-    );
-    out.push({ name: `certbot (measured, exit ${r.code})`, ms: r.wallMs, rssKb: r.peakRssKb });
-  }
-  const lego = await which('lego');
-  if (lego) {
-    const dir = await mkdtemp(join(work, 'lego-'));
-    const r = await runMeasured(
-      lego,
-      ['--accept-tos', '--email', 'bench@example.com', '--server', pebble.directoryUrl, '--http', '--http.port', `127.0.0.1:${pebble.httpPort}`, '--path', dir, '--domains', host('lego'), 'run'],
-      { env: { ...process.env, LEGO_CA_CERTIFICATES: pebble.apiCaFile } },
-    );
-    out.push({ name: `lego (measured, exit ${r.code})`, ms: r.wallMs, rssKb: r.peakRssKb });
-  }
-  return out;
 }
 
 export interface IssueBenchOptions {
@@ -345,7 +315,6 @@ export async function benchIssue(options: IssueBenchOptions = {}): Promise<void>
       }
       push(seq, '--acme-poll-interval 50', { wallMs: performance.now() - t0, peakRssKb: peak, cpuMs: cpu });
     }
-    const measuredOthers = await otherClients(pebble, work);
 
     const oneRows: string[][] = [];
     for (const p of polls) {
@@ -357,8 +326,6 @@ export async function benchIssue(options: IssueBenchOptions = {}): Promise<void>
           seconds(wall),
           millis(median(rs.map((r) => r.userMs + r.sysMs))),
           mib(median(rs.map((r) => r.peakRssKb))),
-          times(REFERENCE.certbot.one / wall),
-          times(REFERENCE.lego.one / wall),
           wall < 500 ? 'yes' : 'no',
         ]);
       }
@@ -369,24 +336,19 @@ export async function benchIssue(options: IssueBenchOptions = {}): Promise<void>
       millis(median(version.map((r) => r.userMs + r.sysMs))),
       mib(median(version.map((r) => r.peakRssKb))),
       '',
-      '',
-      '',
     ]);
     for (const [label, rs] of [
       ['`node -e 0` (node start alone)', bare],
       ['node + `import(\'@kubernetes/client-node\')` alone', kubeClient],
     ] as const) {
-      oneRows.push([label, seconds(median(rs.map((r) => r.wallMs))), millis(median(rs.map((r) => r.userMs + r.sysMs))), mib(median(rs.map((r) => r.peakRssKb))), '', '', '']);
+      oneRows.push([label, seconds(median(rs.map((r) => r.wallMs))), millis(median(rs.map((r) => r.userMs + r.sysMs))), mib(median(rs.map((r) => r.peakRssKb))), '']);
     }
     printTable(
       'a) one certificate, whole `certkeeper issue` process (node start → files written → exit)',
-      ['run', 'wall', 'CPU (user+sys)', 'peak RSS', 'vs certbot 3.2 s*', 'vs lego 5.8 s*', '< 0.5 s'],
+      ['run', 'wall', 'CPU (user+sys)', 'peak RSS', '< 0.5 s'],
       oneRows,
     );
 
-    const scale = n / 20;
-    const refCertbot = REFERENCE.certbot.twenty * scale;
-    const refLego = REFERENCE.lego.twenty * scale;
     const nRows: string[][] = [];
     for (const p of polls) {
       const rs = conc.get(p.label) ?? [];
@@ -398,8 +360,6 @@ export async function benchIssue(options: IssueBenchOptions = {}): Promise<void>
         (n / (median(rs.map((r) => r.wallMs)) / 1000)).toFixed(1),
         millis(median(rs.map((r) => r.userMs + r.sysMs))),
         mib(median(rs.map((r) => r.maxRssKb))),
-        times(refCertbot / wall),
-        times(refLego / wall),
       ]);
     }
     const sq = seq.get('--acme-poll-interval 50') ?? [];
@@ -411,8 +371,6 @@ export async function benchIssue(options: IssueBenchOptions = {}): Promise<void>
       (n / (sqWall / 1000)).toFixed(1),
       millis(median(sq.map((r) => r.cpuMs))),
       `${mib(median(sq.map((r) => r.peakRssKb)))} each`,
-      times(refCertbot / sqWall),
-      times(refLego / sqWall),
     ]);
     const defaultOne = median((one.get(`existing|${defaultPolling}`) ?? []).map((r) => r.wallMs));
     nRows.push([
@@ -422,20 +380,13 @@ export async function benchIssue(options: IssueBenchOptions = {}): Promise<void>
       (n / ((defaultOne * n) / 1000)).toFixed(1),
       '–',
       '–',
-      times(refCertbot / (defaultOne * n)),
-      times(refLego / (defaultOne * n)),
     ]);
     printTable(
       `b) ${n} certificates, one name each (target: 20 in under 3 s)`,
-      ['how', 'wall (whole process)', 'orders only', 'certs/s', 'CPU (user+sys)', 'peak RSS', `vs certbot ${seconds(refCertbot)}*`, `vs lego ${seconds(refLego)}*`],
+      ['how', 'wall (whole process)', 'orders only', 'certs/s', 'CPU (user+sys)', 'peak RSS'],
       nRows,
     );
-    for (const o of measuredOthers) console.log(`${o.name}: one certificate in ${seconds(o.ms)}, peak RSS ${mib(o.rssKb)}`);
-    if (measuredOthers.length === 0) console.log('\ncertbot and lego are not installed here (`command -v certbot lego` found nothing).');
-    console.log(
-      `* reference figures from the issue, not measured here: certbot 2.1 ${seconds(REFERENCE.certbot.one)} for one certificate and ${seconds(REFERENCE.certbot.twenty)} for 20 sequential runs; ` +
-        `lego 4.9 ${seconds(REFERENCE.lego.one)} and ${seconds(REFERENCE.lego.twenty)}${scale === 1 ? '' : ` (scaled linearly to N=${n})`}. Ratio = reference ÷ certkeeper (higher is faster).`,
-    );
+    console.log('\ncertbot and lego, measured against the same Pebble: npm run bench:peers');
   } finally {
     await pebble.stop();
     await rm(work, { recursive: true, force: true });
