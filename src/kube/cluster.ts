@@ -172,6 +172,17 @@ export class Kube {
     return items.map((s) => plain<SecretObject>(s));
   }
 
+  /** The Secrets of one namespace carrying a label (certkeeper's own, in its namespace). */
+  async listSecretsLabelled(namespace: string, labelSelector: string): Promise<SecretObject[]> {
+    const items = await listAllPages<V1Secret>(
+      { verb: 'list', resource: 'secrets', namespace },
+      (cont, options) => this.core.listNamespacedSecret({ namespace, labelSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
+      this.server,
+      this.retry,
+    );
+    return items.map((s) => plain<SecretObject>(s));
+  }
+
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
     try {
       return plain<SecretObject>(await this.call('get', 'secrets', namespace, name, (options) => this.core.readNamespacedSecret({ namespace, name }, options)));

@@ -51,6 +51,7 @@ export async function waitUntilReachable(items: readonly ReachItem[], opts: Reac
       const o: Http01ProbeOptions = { host: i.host, token: i.token, expectedBody: i.expectedBody, timeoutMs: opts.requestTimeoutMs };
       if (i.address) o.address = i.address;
       if (i.ports) o.ports = i.ports;
+      if (opts.signal) o.signal = opts.signal;
       return probeHttp01(o);
     });
     opts.onRound?.(round.length);

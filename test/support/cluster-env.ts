@@ -70,10 +70,25 @@ export interface ClusterEnvOptions {
 
 export interface RenewJson {
   ok: boolean;
+  allValid: boolean;
+  stopped?: string;
   ordersPlaced: number;
+  certificatesIssued: number;
   secretsWritten: number;
   garbageCollected: string[];
-  certificates: { namespace: string; secretName: string; hosts: string[]; result: string; reason: string; message: string; hint?: string; serial?: string; notAfter?: string }[];
+  certificates: {
+    namespace: string;
+    secretName: string;
+    hosts: string[];
+    result: string;
+    reason: string;
+    message: string;
+    hint?: string;
+    serial?: string;
+    notAfter?: string;
+    valid?: boolean;
+    failure?: { failures: number; retryAfter: string; lastError: string };
+  }[];
   findings: { code: string; severity: string; host?: string; message: string; hint: string; object: { kind: string; namespace?: string; name: string } }[];
 }
 
