@@ -184,6 +184,15 @@ function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
   const attempts = `${f.failures} failed attempt${f.failures === 1 ? '' : 's'}`;
   const first = target.ingresses[0];
   const retry = `certkeeper renew --ingress ${first ? refKey(first) : `${target.namespace}/…`} --force`;
+  if (f.step === 'write') {
+    // The certificate exists and is kept: what fails is the write, and the fix is the write's.
+    return finding(
+      'SecretWriteFailed',
+      ref,
+      `a certificate for ${target.hosts.join(', ')} was issued but writing Secret ${keyOf(target)} failed (${attempts}); it is kept and written at the next attempt${f.retryAfter > now ? `, ${isoSeconds(f.retryAfter)}` : ''}, without a new order. Last error: ${f.lastError}`,
+      `fix what refused the write (RBAC, an admission webhook, a quota), then run \`${retry}\` to write it now`,
+    );
+  }
   if (f.retryAfter > now) {
     return finding(
       'IssuanceBackoff',

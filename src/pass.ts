@@ -517,7 +517,7 @@ class Pass {
   ): Promise<TargetOutcome> {
     const name = `${target.namespace}/${target.secretName}`;
     const what = describeWriteFailure(e);
-    const record = await this.saveFailure(target, secret, `writing Secret ${name} failed: ${what}`);
+    const record = await this.saveFailure(target, secret, `writing Secret ${name} failed: ${what}`, undefined, 'write');
     const next = isoSeconds(record.retryAfter);
     const message =
       `the certificate was issued (serial ${info.serial}, valid until ${isoSeconds(info.notAfter)}) but writing Secret ${name} failed: ${what}; ` +
@@ -529,6 +529,7 @@ class Pass {
     const o: TargetOutcome = { target, result: 'failed', reason: 'SecretWriteFailed', message, hint };
     this.describeExisting(o, decision.existing, undefined, undefined);
     o.failure = record;
+    this.issueFindings.push(finding('SecretWriteFailed', { kind: 'Secret', namespace: target.namespace, name: target.secretName }, message, hint));
     return o;
   }
 
@@ -546,12 +547,13 @@ class Pass {
    * Counts one more failed attempt and sets the next one (backoff): on the Secret when certkeeper
    * manages it, else, or when that write is refused too, in the state ConfigMap.
    */
-  private async saveFailure(target: Target, secret: SecretObject | undefined, lastError: string, caRetry?: Date): Promise<FailureRecord> {
+  private async saveFailure(target: Target, secret: SecretObject | undefined, lastError: string, caRetry?: Date, step?: 'write'): Promise<FailureRecord> {
     const { ports, log } = this;
     const name = `${target.namespace}/${target.secretName}`;
     const previous = readFailureRecord(secret?.metadata.annotations) ?? this.failureState.get(failureKey(target));
     const failures = (previous?.failures ?? 0) + 1;
     const record: FailureRecord = { failures, retryAfter: nextRetry(failures, ports.clock(), caRetry), lastError };
+    if (step) record.step = step;
     if (secret && isManaged(secret)) {
       try {
         await ports.cluster.patchSecretAnnotations(target.namespace, target.secretName, failureAnnotations(record));

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeApi, type KubeApi } from './kube-api/index.js';
-import { startPebble, type Pebble } from './pebble.js';
+import { startPebble, type Pebble, type PebbleOptions } from './pebble.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { CLI, runCertkeeper, type CliResult } from './cli.js';
 import { startFakeController, type FakeController, type FakeControllerOptions } from './fake-controller.js';
@@ -66,6 +66,8 @@ export interface ClusterEnvOptions {
    * 'gateway' (that mode needs them), off otherwise, as on a cluster without the CRDs.
    */
   gatewayApi?: boolean;
+  /** Pebble settings on top of the world's own (e.g. nonceRejectPercent). */
+  pebble?: Pick<PebbleOptions, 'nonceRejectPercent' | 'version'>;
 }
 
 export interface RenewJson {
@@ -197,6 +199,7 @@ export async function startClusterEnv(options: ClusterEnvOptions = {}): Promise<
     // Pebble reuses half of its valid authorizations by default; tests that act in the middle of
     // an order (onValidation) need every order to be validated.
     env: { PEBBLE_AUTHZREUSE: '0' },
+    ...options.pebble,
   }).catch(undo);
   const proxy = await startTcpProxy(Number(new URL(pebble.directoryUrl).port));
   const directoryUrl = `https://127.0.0.1:${proxy.port}/dir`;
