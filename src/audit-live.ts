@@ -418,7 +418,10 @@ async function probeLive(
   }
 
   if (probe.http01 && opts.signal?.aborted) undone.push('the HTTP-01 reachability probe');
-  else if (probe.http01) await probeHttp01Reachability(result, targets, facts, probe, opts.signal);
+  else if (probe.http01) {
+    await probeHttp01Reachability(result, targets, facts, probe, opts.signal);
+    if (opts.signal?.aborted) undone.push('the HTTP-01 reachability probe of the hosts that had not answered yet');
+  }
 }
 
 /**
