@@ -114,7 +114,8 @@ export class ClusterError extends CertkeeperError {
     message: string,
     /**
      * `attempts` is set when transient failures were retried before giving up; `unreachable` when
-     * no answer came at all (refused, reset, timed out); `deniedBy` says who refused a 403.
+     * no usable answer came at all (refused, reset, timed out, or still 503 Service Unavailable
+     * after the retries); `deniedBy` says who refused a 403.
      */
     readonly request: {
       verb: string;

@@ -162,6 +162,8 @@ export function translateKubeError(e: unknown, r: RequestDescription, server?: s
     const reason = status.reason ?? (code === 401 ? 'Unauthorized' : undefined);
     const base: ConstructorParameters<typeof ClusterError>[1] = { ...r, status: code };
     if (reason) base.reason = reason;
+    // Still 503 after the retries: no apiserver behind the endpoint is serving. As good as unreachable.
+    if (code === 503) base.unreachable = true;
     const apiMessage = status.message ?? `HTTP ${code}`;
     if (code === 403) {
       // One status code, three owners with three different fixes: RBAC, a validating admission

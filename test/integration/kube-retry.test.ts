@@ -151,6 +151,27 @@ describe('reads', () => {
       await outage.end();
     }
   });
+
+  it('after a call found the API unreachable, the next calls get one short attempt, until an answer comes', async () => {
+    const k = new Kube(api.kubeConfig(), { retry: { ...RETRY, attemptTimeoutMs: 3_000, budgetMs: 3_000 } });
+    api.faults.add({ verb: 'get', resource: 'secrets', fault: { type: 'hang' } });
+    // The first call spends its budget (an attempt of 3 s) and finds the API gone.
+    const first = await failure(k.getSecret('shop', 'gone-1'));
+    expect(first.request.unreachable).toBe(true);
+    // The next ones, a stopped pass's cleanup, get one attempt of at most 2 s each.
+    const started = performance.now();
+    const second = await failure(k.getSecret('shop', 'gone-2'));
+    expect(performance.now() - started).toBeLessThan(2_900);
+    expect(second.message).toMatch(/within 2(\.0)? s to get secret shop\/gone-2$/);
+    expect(requestsTo('get', 'gone-2')).toHaveLength(1);
+    // An answer (here a 404) ends it: the full policy is back.
+    await api.faults.clear();
+    expect(await k.getSecret('shop', 'gone-3')).toBeUndefined();
+    api.faults.add({ verb: 'get', resource: 'secrets', name: 'flaky', fault: { type: 'drop' }, count: 1 });
+    api.create(tlsSecret('flaky'));
+    expect((await k.getSecret('shop', 'flaky'))?.metadata.name).toBe('flaky');
+    expect(requestsTo('get', 'flaky')).toHaveLength(2);
+  });
 });
 
 describe('writes', () => {
