@@ -268,6 +268,28 @@ class Pass {
       this.log.warn({ target: name, reason: decision.reason, hint: decision.hint }, `refuse ${name}: ${decision.message}`);
       return { ...base, result: 'refused', reason: decision.reason, message: decision.message, hint: decision.hint };
     }
+    if (decision.action === 'skip' && decision.reason === 'UpToDate' && kept && !opts.dryRun) {
+      // Up to date while a certificate is kept. Written but not yet removed (the process died in
+      // between), or superseded by another pass: not needed. But a newer one comes from a forced
+      // renewal whose write failed (a key rotated after a compromise, say): that one is written.
+      const verdict = judgeKept({ target, kept, now: ports.clock(), issuerUrl, ...(this.renewBeforeFor(target) !== undefined ? { renewBeforeMs: this.renewBeforeFor(target) } : {}) });
+      const current = decision.existing;
+      if (verdict.use && current && verdict.info.fingerprint !== current.fingerprint && verdict.info.notBefore > current.notBefore) {
+        const forced: Extract<Decision, { action: 'issue' }> = {
+          action: 'issue',
+          reason: 'Forced',
+          message: `an earlier forced renewal issued a newer certificate (kept since ${isoSeconds(kept.keptAt)}) that could not be written then`,
+          renewal: true,
+          existing: current,
+        };
+        this.log.info({ target: name, reason: forced.reason }, `renew ${name}: ${forced.message}; writing it now`);
+        return this.writeAndReport(target, forced, secret, secrets, { fullchainPem: kept.fullchainPem, keyPem: kept.keyPem, info: verdict.info, issuerUrl: kept.issuerUrl }, { kept: true, keptSince: kept.keptAt });
+      }
+      await this.dropKept(
+        target,
+        !verdict.use ? `it cannot be used: ${verdict.because}` : current && verdict.info.fingerprint === current.fingerprint ? 'it is already in the Secret' : 'the Secret holds a newer valid certificate',
+      );
+    }
     if (decision.action === 'skip') {
       let message = decision.message;
       if (kept && decision.reason === 'InBackoff') message += `; the certificate issued at ${isoSeconds(kept.keptAt)} is kept and is written then, without a new order`;
@@ -275,9 +297,6 @@ class Pass {
       const o: TargetOutcome = { ...base, result: 'skipped', reason: decision.reason, message };
       this.describeExisting(o, decision.existing, decision.renewAt, secret);
       if (decision.failure) o.failure = decision.failure;
-      // Up to date while a certificate is kept: it was written and the stash not yet removed
-      // (the process died in between), or another pass wrote one. Either way it is not needed.
-      if (kept && decision.reason === 'UpToDate' && !opts.dryRun) await this.dropKept(target, 'the Secret holds a valid certificate');
       return o;
     }
     const verb = decision.renewal ? 'renew' : 'issue';

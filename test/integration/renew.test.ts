@@ -242,6 +242,31 @@ describe('certkeeper renew', () => {
     expect(state?.data?.['failure.locked.web-tls']).toBeUndefined();
   });
 
+  it('writes a forced renewal whose write was refused once allowed, although the old certificate is still valid', async () => {
+    env.api.ensureNamespace('rotate');
+    env.api.create(ingress('rotate', 'web', 'web-tls', [host('rotate')]));
+    expect((await env.renew(['--namespace', 'rotate'])).code).toBe(0);
+    const serial = () => parseCertificate(decode(env.api.get(SECRETS, 'rotate', 'web-tls'), 'tls.crt')).serial;
+    const old = serial();
+    // A key rotation (--force) whose write an admission webhook refuses.
+    const rule = env.api.faults.add({ verb: 'update', resource: 'secrets', namespace: 'rotate', fault: { type: 'admission', webhook: 'freeze.example', message: 'change freeze' } });
+    let forced;
+    try {
+      forced = await env.renew(['--namespace', 'rotate', '--force']);
+    } finally {
+      rule.remove();
+    }
+    expect(forced.json?.certificates[0]).toMatchObject({ result: 'failed', reason: 'SecretWriteFailed' });
+    expect(serial()).toBe(old);
+    // After the backoff the old certificate is still up to date, yet the newer one is written.
+    const later = await env.renew(['--namespace', 'rotate', '--clock-offset', '61m']);
+    expect(later.code, later.stderr).toBe(0);
+    expect(later.json).toMatchObject({ ordersPlaced: 0, secretsWritten: 1 });
+    expect(later.json?.certificates[0]).toMatchObject({ result: 'renewed', reason: 'Forced' });
+    expect(serial()).not.toBe(old);
+    expect(env.api.list(SECRETS, 'certkeeper', { labelSelector: 'certkeeper.dev/issued-certificate=true' })).toEqual([]);
+  });
+
   it('stops on SIGTERM during the self-check: nothing ordered, route and token removed, what was left undone said', async () => {
     env.api.ensureNamespace('sig');
     for (const n of ['a', 'b']) env.api.create(ingress('sig', n, `${n}-tls`, [host(`sig-${n}`)]));
