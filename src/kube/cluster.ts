@@ -50,6 +50,16 @@ function isOurSecret(sent: SecretObject, stored: SecretObject | undefined): stor
   );
 }
 
+/**
+ * JSON with object keys in one order: client-node's models serialise fields in their own order
+ * (backend before path), so the same spec read back is another string than the one sent.
+ */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+}
+
 /** client-node hands back typed models with Dates; the core reads plain JSON-shaped objects. */
 function plain<T>(obj: unknown): T {
   return JSON.parse(JSON.stringify(obj)) as T;
@@ -161,7 +171,7 @@ export class Kube {
         const ours =
           containsMap(stored.metadata?.labels, sent.metadata?.labels) &&
           containsMap(stored.metadata?.annotations, sent.metadata?.annotations) &&
-          JSON.stringify(plain(stored.spec)) === JSON.stringify(plain(sent.spec));
+          canonicalJson(plain(stored.spec)) === canonicalJson(plain(sent.spec));
         return ours ? stored : undefined;
       },
     });

@@ -184,6 +184,22 @@ describe('writes', () => {
     expect(api.requests.filter((r) => r.resource === 'secrets').map((r) => `${r.verb} ${r.status}`)).toEqual(['create 0', 'create 409', 'get 200']);
   });
 
+  it('a solver Ingress create whose answer was lost is our own on the retry, whatever order the API lists its fields in', async () => {
+    api.ensureNamespace('certkeeper');
+    api.faults.add({ verb: 'create', resource: 'ingresses', fault: { type: 'drop', when: 'after' }, count: 1 });
+    const body = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'certkeeper-solver-lost', namespace: 'certkeeper', labels: { 'certkeeper.dev/solver': 'true' }, annotations: { 'certkeeper.dev/for': 'shop/web-tls' } },
+      // As the solver route writes it: path and pathType before backend, which the API's typed model reverses.
+      spec: { ingressClassName: 'nginx', rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/.well-known/acme-challenge/', pathType: 'Prefix', backend: { service: { name: 'certkeeper', port: { number: 80 } } } }] } }] },
+    };
+    await kube.createIngress('certkeeper', body);
+    // The first answer was lost on the wire (no status); the retry's AlreadyExists is recognised as ours.
+    expect(api.requests.filter((r) => r.verb === 'create' && r.resource === 'ingresses').map((r) => r.status)).toEqual([0, 409]);
+    expect(await kube.listIngressNames('certkeeper', 'certkeeper.dev/solver=true')).toContain('certkeeper-solver-lost');
+  });
+
   it('someone else\'s Secret of that name is still AlreadyExists after a lost answer', async () => {
     api.create({ ...tlsSecret('contested-tls'), data: { 'tls.crt': 'b3RoZXI=', 'tls.key': 'b3RoZXI=' } });
     api.faults.add({ verb: 'create', resource: 'secrets', fault: { type: 'status', code: 504 }, count: 1 });
