@@ -57,6 +57,8 @@ export interface AuditClusterOptions {
   probe?: LiveProbeOptions;
   /** Progress and cleanup problems; optional. */
   log?: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  /** SIGINT/SIGTERM: stop between steps (a probe route and token are still removed), say what was left. */
+  signal?: AbortSignal;
 }
 
 // ---- result --------------------------------------------------------------------------------------
@@ -90,6 +92,12 @@ export interface LiveAuditResult {
   counts: { ingresses: number; secrets: number; tlsProbes: number; http01Probes: number };
   /** What could not be checked and why (printed to stderr by the commands). */
   notes: string[];
+  /** Set when `signal` stopped the audit before it was done: the reason and what was left undone. */
+  stopped?: { reason: string; undone: string[] };
+}
+
+function stopReason(signal: AbortSignal): string {
+  return errorMessage(signal.reason ?? 'stopped');
 }
 
 const keyOf = (x: { namespace: string; secretName: string }) => `${x.namespace}/${x.secretName}`;
@@ -126,8 +134,17 @@ export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOpt
     missingNames.set(u.secretName, set);
   }
   const named = new Map<string, SecretObject[]>();
-  const lookups = await probeAll([...missingNames], ([name, namespaces]) => port.listSecretsNamed(name, [...namespaces]), 5);
-  [...missingNames.keys()].forEach((name, i) => named.set(name, lookups[i] ?? []));
+  const undone: string[] = [];
+  const lookups = await probeAll(
+    [...missingNames],
+    ([name, namespaces]) => (opts.signal?.aborted ? Promise.resolve(undefined) : port.listSecretsNamed(name, [...namespaces])),
+    5,
+  );
+  [...missingNames.keys()].forEach((name, i) => {
+    const found = lookups[i];
+    if (found === undefined) undone.push(`the search for Secret ${name} in other namespaces`);
+    named.set(name, found ?? []);
+  });
 
   const findings: Finding[] = [...plan.findings];
   const certificates: CertificateRow[] = [];
@@ -156,7 +173,9 @@ export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOpt
     counts: { ingresses: ingresses.length, secrets: tlsSecrets.length, tlsProbes: 0, http01Probes: 0 },
     notes,
   };
-  if (opts.probe) await probeLive(result, ingresses, plan.secretUses, plan.targets, secretFor, opts.probe, opts);
+  if (opts.probe && !opts.signal?.aborted) await probeLive(result, ingresses, plan.secretUses, plan.targets, secretFor, opts.probe, opts, undone);
+  else if (opts.probe) undone.push('every TLS and HTTP-01 probe');
+  if (opts.signal?.aborted) result.stopped = { reason: stopReason(opts.signal), undone };
   return result;
 }
 
@@ -165,6 +184,15 @@ function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
   const attempts = `${f.failures} failed attempt${f.failures === 1 ? '' : 's'}`;
   const first = target.ingresses[0];
   const retry = `certkeeper renew --ingress ${first ? refKey(first) : `${target.namespace}/…`} --force`;
+  if (f.step === 'write') {
+    // The certificate exists and is kept: what fails is the write, and the fix is the write's.
+    return finding(
+      'SecretWriteFailed',
+      ref,
+      `a certificate for ${target.hosts.join(', ')} was issued but writing Secret ${keyOf(target)} failed (${attempts}); it is kept and written at the next attempt${f.retryAfter > now ? `, ${isoSeconds(f.retryAfter)}` : ''}, without a new order. Last error: ${f.lastError}`,
+      `fix what refused the write (RBAC, an admission webhook, a quota), then run \`${retry}\` to write it now`,
+    );
+  }
   if (f.retryAfter > now) {
     return finding(
       'IssuanceBackoff',
@@ -312,6 +340,7 @@ async function probeLive(
   secretFor: Map<string, SecretObject | undefined>,
   probe: LiveProbeOptions,
   opts: AuditClusterOptions,
+  undone: string[],
 ): Promise<void> {
   const facts = ingressFacts(ingresses);
   const { now } = opts;
@@ -353,20 +382,25 @@ async function probeLive(
   const served = await probeAll(
     jobs,
     ([, j]) =>
-      probeTls({
-        address: j.address,
-        timeoutMs: probe.timeoutMs,
-        ...(j.servername !== undefined ? { servername: j.servername } : {}),
-        ...(probe.caBundle !== undefined ? { caBundle: probe.caBundle } : {}),
-      }),
+      opts.signal?.aborted
+        ? Promise.resolve(undefined)
+        : probeTls({
+            address: j.address,
+            timeoutMs: probe.timeoutMs,
+            ...(j.servername !== undefined ? { servername: j.servername } : {}),
+            ...(probe.caBundle !== undefined ? { caBundle: probe.caBundle } : {}),
+          }),
     probe.concurrency,
   );
   const byKey = new Map<string, TlsProbeResult>();
+  let skipped = 0;
   jobs.forEach(([k], i) => {
     const r = served[i];
     if (r) byKey.set(k, r);
+    else skipped++;
   });
-  result.counts.tlsProbes = jobs.length;
+  if (skipped > 0) undone.push(`${skipped} of ${jobs.length} TLS handshake${jobs.length === 1 ? '' : 's'}`);
+  result.counts.tlsProbes = jobs.length - skipped;
   const judged = new Set<string>();
   for (const c of checks) {
     const r = byKey.get(handshakeKey(c.address, c.host));
@@ -383,14 +417,18 @@ async function probeLive(
     if (r) result.findings.push(...judgeNoSniCertificate({ served: r, object: { kind: 'LoadBalancer', name: describeAddress(j.address) }, now }));
   }
 
-  if (probe.http01) await probeHttp01Reachability(result, targets, facts, probe);
+  if (probe.http01 && opts.signal?.aborted) undone.push('the HTTP-01 reachability probe');
+  else if (probe.http01) {
+    await probeHttp01Reachability(result, targets, facts, probe, opts.signal);
+    if (opts.signal?.aborted) undone.push('the HTTP-01 reachability probe of the hosts that had not answered yet');
+  }
 }
 
 /**
  * HTTP-01 reachability of the hosts certkeeper manages, through the routing orchestrator: a probe
  * token, a solver route per kind and class, the one reachability loop, and cleanup.
  */
-async function probeHttp01Reachability(result: LiveAuditResult, targets: readonly Target[], facts: Map<string, IngressFacts>, probe: LiveProbeOptions): Promise<void> {
+async function probeHttp01Reachability(result: LiveAuditResult, targets: readonly Target[], facts: Map<string, IngressFacts>, probe: LiveProbeOptions, signal?: AbortSignal): Promise<void> {
   const http01 = probe.http01;
   if (!http01) return;
   const items = new Map<string, ProbeRouteItem>();
@@ -413,6 +451,7 @@ async function probeHttp01Reachability(result: LiveAuditResult, targets: readonl
     requestTimeoutMs: probe.timeoutMs,
     concurrency: probe.concurrency,
     ...(http01.intervalMs !== undefined ? { intervalMs: http01.intervalMs } : {}),
+    ...(signal ? { signal } : {}),
   });
   result.findings.push(...report.findings);
   result.counts.http01Probes += report.requests;

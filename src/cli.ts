@@ -133,6 +133,10 @@ if (isMain()) {
   runCli(process.argv.slice(2), io).then(
     (code) => {
       process.exitCode = code;
+      // After SIGINT/SIGTERM the command has said what it left undone; a socket still open to a
+      // hanging peer (an SMTP relay, an API server that holds requests) must not keep the process
+      // past the pod's grace period. Unref'd: a process that drains sooner exits sooner.
+      if (controller.signal.aborted) setTimeout(() => process.exit(code), 500).unref();
     },
     async (e: unknown) => {
       process.stderr.write(`certkeeper: ${(e as Error)?.stack ?? String(e)}\n`);

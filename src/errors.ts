@@ -112,8 +112,22 @@ export class ClusterError extends CertkeeperError {
   override name = 'ClusterError';
   constructor(
     message: string,
-    /** `attempts` is set when transient failures were retried before giving up. */
-    readonly request: { verb: string; resource: string; namespace?: string; name?: string; status?: number; reason?: string; attempts?: number },
+    /**
+     * `attempts` is set when transient failures were retried before giving up; `unreachable` when
+     * no usable answer came at all (refused, reset, timed out, or still 503 Service Unavailable
+     * after the retries); `deniedBy` says who refused a 403.
+     */
+    readonly request: {
+      verb: string;
+      resource: string;
+      namespace?: string;
+      name?: string;
+      status?: number;
+      reason?: string;
+      attempts?: number;
+      unreachable?: boolean;
+      deniedBy?: 'RBAC' | 'admission webhook' | 'ResourceQuota';
+    },
     hint?: string,
     options?: { cause?: unknown },
   ) {
@@ -170,6 +184,14 @@ export class ListenError extends CertkeeperError {
             : [`cannot listen on ${where}: ${code}`, 'check --http-address and --http-port'];
     super(message, hint, options);
   }
+}
+
+/**
+ * The Kubernetes API gave no answer at all, after the adapter's retries: whatever a pass tries next
+ * fails the same way, so it stops instead of ordering certificates it could not store.
+ */
+export function isApiUnreachable(e: unknown): boolean {
+  return e instanceof ClusterError && e.request.unreachable === true;
 }
 
 export function errorMessage(e: unknown): string {

@@ -1,20 +1,36 @@
 // One pass: plan → issue what is due → write Secrets → audit. The cron service and the one-shot
 // `renew` run exactly this. It depends on ports (below), not on libraries: the kube adapter, the
 // ACME adapter and the clock are passed in.
-import { setTimeout as sleep } from 'node:timers/promises';
+//
+// Two promises it keeps under failure. A certificate the CA issued is kept (ports.stash) before its
+// Secret is written, and a later attempt writes the kept one instead of ordering again. A pass that
+// cannot go on (the API server gone, a signal) stops every Target: nothing is ordered after that
+// decision, orders under way are abandoned before their certificate is issued, and the pass
+// returns with the cause once everything it started has settled.
 import type { Logger } from 'pino';
 import { mapBounded } from './bounded.js';
 import { resolveDirectory } from './core/annotations.js';
 import type { CertInfo } from './core/cert.js';
 import { auditSecret } from './core/checks.js';
 import { describeObject, finding, type Finding } from './core/findings.js';
-import { decide, type Decision } from './core/policy.js';
+import { decide, judgeKept, type Decision } from './core/policy.js';
 import { nextRetry, renewalPlan } from './core/renewal.js';
 import { buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
 import { listNamespaceOf, planTargets, type Selection, type Target } from './core/targets.js';
 import { isoSeconds } from './core/time.js';
-import { AcmeError, CertkeeperError, ClusterError, errorMessage, SelfCheckError } from './errors.js';
-import type { Clock, ClusterPort, FailureStatePort, HeldLock, IssuedCertificate, IssuerPort, IssueRequest, PassLockPort, RoutingPort } from './ports.js';
+import { AcmeError, CertkeeperError, ClusterError, errorMessage, isApiUnreachable, SelfCheckError } from './errors.js';
+import type {
+  CertificateStashPort,
+  Clock,
+  ClusterPort,
+  FailureStatePort,
+  HeldLock,
+  IssuerPort,
+  IssueRequest,
+  PassLockPort,
+  RoutingPort,
+  StashedCertificate,
+} from './ports.js';
 
 export interface PassPorts {
   cluster: ClusterPort;
@@ -22,6 +38,8 @@ export interface PassPorts {
   issuer(directoryUrl: string): IssuerPort;
   routing: RoutingPort;
   failures: FailureStatePort;
+  /** Issued certificates kept until their Secret is written. */
+  stash: CertificateStashPort;
   lock: PassLockPort;
   clock: Clock;
   log: Logger;
@@ -36,8 +54,8 @@ export interface PassOptions {
   adopt?: boolean;
   renewBeforeMs?: number;
   concurrency?: number;
-  /** How often a failed Secret write is tried before the pass gives up on it. */
-  writeAttempts?: number;
+  /** Stops the pass (SIGTERM, the local responder gone): no order starts after it fires. */
+  signal?: AbortSignal;
 }
 
 export type OutcomeResult = 'issued' | 'renewed' | 'skipped' | 'refused' | 'failed' | 'planned';
@@ -57,6 +75,8 @@ export interface TargetOutcome {
   failure?: FailureRecord;
   /** The ACME problem type when an order failed. */
   problem?: string;
+  /** After the pass: the Secret holds a certificate that works for every host (no audit error). */
+  valid?: boolean;
 }
 
 export interface PassResult {
@@ -65,17 +85,30 @@ export interface PassResult {
   outcomes: TargetOutcome[];
   /** Spec findings of the plan, and audit findings of every Target's Secret after the pass. */
   findings: Finding[];
+  /** Orders started at the CA (a route that failed its self-check starts none). */
   ordersPlaced: number;
+  /** Orders that ended with a certificate. */
+  certificatesIssued: number;
   secretsWritten: number;
   garbageCollected: string[];
   dryRun: boolean;
-  /** False when any Target failed or was refused. */
+  /** False when any Target failed or was refused, or the pass stopped. */
   ok: boolean;
+  /** Every selected Target's Secret holds a valid certificate for its hosts after the pass. */
+  allValid: boolean;
+  /** Why the pass stopped before it was done (API unreachable, a signal), when it did. */
+  stopped?: string;
+}
+
+/** The pass's lease was taken over by another pass: the order at hand must not be finalized. */
+class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
 }
 
 export async function runPass(ports: PassPorts, opts: PassOptions): Promise<PassResult> {
   const startedAt = ports.clock();
-  const lock = opts.dryRun ? undefined : await ports.lock.acquire();
+  opts.signal?.throwIfAborted();
+  const lock = opts.dryRun ? undefined : await ports.lock.acquire(opts.signal);
   try {
     return await new Pass(ports, opts, startedAt, lock).run();
   } finally {
@@ -85,9 +118,15 @@ export async function runPass(ports: PassPorts, opts: PassOptions): Promise<Pass
 
 class Pass {
   private ordersPlaced = 0;
+  private certificatesIssued = 0;
   /** Findings raised while issuing (a failed self-check's Http01 findings). */
   private readonly issueFindings: Finding[] = [];
   private secretsWritten = 0;
+  /** Aborted when the pass must stop: the cause is its reason. */
+  private readonly halt = new AbortController();
+  private stopCause: string | undefined;
+  private kept = new Map<string, StashedCertificate>();
+  private failureState = new Map<string, FailureRecord>();
 
   constructor(
     private readonly ports: PassPorts,
@@ -102,51 +141,110 @@ class Pass {
   }
 
   async run(): Promise<PassResult> {
+    const external = this.opts.signal;
+    const onAbort = () => this.stop(external?.reason);
+    if (external?.aborted) onAbort();
+    external?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.runInner();
+    } finally {
+      external?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async runInner(): Promise<PassResult> {
     const { ports, opts, log } = this;
     const garbage = opts.dryRun ? [] : await ports.routing.collectGarbage();
     if (garbage.length > 0) log.info({ removed: garbage }, `removed ${garbage.length} leftover solver object(s) of an interrupted pass`);
 
     const listNamespace = listNamespaceOf(opts.selection);
-    const [ingresses, secrets, failures] = await Promise.all([
+    const [ingresses, secrets, failures, kept] = await Promise.all([
       ports.cluster.listIngresses(listNamespace),
       ports.cluster.listTlsSecrets(listNamespace),
       ports.failures.load(),
+      ports.stash.list(),
     ]);
+    this.failureState = failures;
+    this.kept = kept;
     const plan = planTargets(ingresses, opts.selection);
     const byName = new Map<string, SecretObject>();
     for (const s of secrets) byName.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length }, 'planned');
+    log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length, kept: kept.size }, 'planned');
     for (const f of plan.findings) {
       log.warn({ code: f.code, object: describeObject(f.object), host: f.host, hint: f.hint }, f.message);
     }
 
-    const outcomes = await mapBounded(plan.targets, opts.concurrency ?? 5, (target) => this.handle(target, byName, failures));
+    const outcomes = await mapBounded(plan.targets, opts.concurrency ?? 5, (target) => this.guarded(target, () => this.handle(target, byName)));
+    if (!opts.dryRun && !this.halt.signal.aborted) await this.dropOrphanedKept(plan.targets);
     const findings = [...plan.findings, ...this.issueFindings];
     // Audit what each Target's Secret holds now (after the writes), with the same checks as `check`.
     for (const o of outcomes) {
       const key = `${o.target.namespace}/${o.target.secretName}`;
-      const secret = byName.get(key);
-      findings.push(...auditSecret(o.target, secret, { now: ports.clock() }).filter((f) => f.code !== 'SecretNotManaged' || o.result !== 'refused'));
+      const audit = auditSecret(o.target, byName.get(key), { now: ports.clock() });
+      o.valid = !audit.some((f) => f.severity === 'error');
+      findings.push(...audit.filter((f) => f.code !== 'SecretNotManaged' || o.result !== 'refused'));
     }
-    const ok = outcomes.every((o) => o.result !== 'failed' && o.result !== 'refused');
-    return {
+    const ok = this.stopCause === undefined && outcomes.every((o) => o.result !== 'failed' && o.result !== 'refused');
+    const result: PassResult = {
       startedAt: this.startedAt,
       finishedAt: ports.clock(),
       outcomes,
       findings,
       ordersPlaced: this.ordersPlaced,
+      certificatesIssued: this.certificatesIssued,
       secretsWritten: this.secretsWritten,
       garbageCollected: garbage,
       dryRun: opts.dryRun ?? false,
       ok,
+      allValid: outcomes.every((o) => o.valid),
     };
+    if (this.stopCause !== undefined) result.stopped = this.stopCause;
+    return result;
+  }
+
+  /** The decision to stop: once, with its cause; every Target checks it before its next step. */
+  private stop(cause: unknown): void {
+    if (this.halt.signal.aborted) return;
+    this.stopCause = errorMessage(cause ?? 'stopped');
+    this.halt.abort(cause instanceof Error ? cause : new Error(this.stopCause));
+    this.log.error({ cause: this.stopCause }, `stopping the pass: ${this.stopCause}; no order starts after this, and orders under way are abandoned before their certificate is issued`);
+  }
+
+  /** One Target, whatever happens: an unreachable API stops the pass, anything else fails only this Target. */
+  private async guarded(target: Target, fn: () => Promise<TargetOutcome>): Promise<TargetOutcome> {
+    if (this.halt.signal.aborted) return this.notDone(target, undefined, 'not started');
+    try {
+      return await fn();
+    } catch (e) {
+      if (isApiUnreachable(e)) this.stop(e);
+      if (this.halt.signal.aborted) return this.notDone(target, undefined, 'not finished');
+      const name = `${target.namespace}/${target.secretName}`;
+      this.log.error({ target: name, err: errorMessage(e) }, `failed ${name}: ${errorMessage(e)}`);
+      const o: TargetOutcome = { target, result: 'failed', reason: 'IssuanceFailed', message: errorMessage(e) };
+      const hint = e instanceof CertkeeperError ? e.hint : undefined;
+      if (hint) o.hint = hint;
+      return o;
+    }
+  }
+
+  /** A Target the stopped pass did not finish. Its backoff is untouched: the Target did nothing wrong. */
+  private notDone(target: Target, existing: CertInfo | undefined, what: string): TargetOutcome {
+    const o: TargetOutcome = {
+      target,
+      result: 'failed',
+      reason: 'PassStopped',
+      message: `${what}: the pass stopped (${this.stopCause ?? 'stopped'})`,
+      hint: 'fix the cause and run certkeeper renew again; nothing of this Target was ordered or written after the pass stopped',
+    };
+    this.describeExisting(o, existing, undefined, undefined);
+    return o;
   }
 
   private directoryFor(target: Target): string {
     return target.settings.ca ? resolveDirectory(target.settings.ca) : this.opts.directoryUrl;
   }
 
-  private async handle(target: Target, secrets: Map<string, SecretObject>, failures: Map<string, FailureRecord>): Promise<TargetOutcome> {
+  private async handle(target: Target, secrets: Map<string, SecretObject>): Promise<TargetOutcome> {
     const { ports, opts } = this;
     const name = `${target.namespace}/${target.secretName}`;
     const issuerUrl = this.directoryFor(target);
@@ -161,22 +259,61 @@ class Pass {
     if (opts.force) input.force = true;
     if (opts.adopt) input.adopt = true;
     if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
-    const stored = failures.get(failureKey(target));
+    const stored = this.failureState.get(failureKey(target));
     if (stored) input.failure = stored;
     const decision = decide(input);
+    const kept = this.kept.get(name);
     const base = { target };
     if (decision.action === 'refuse') {
       this.log.warn({ target: name, reason: decision.reason, hint: decision.hint }, `refuse ${name}: ${decision.message}`);
       return { ...base, result: 'refused', reason: decision.reason, message: decision.message, hint: decision.hint };
     }
+    if (decision.action === 'skip' && decision.reason === 'UpToDate' && kept && !opts.dryRun) {
+      // Up to date while a certificate is kept. Written but not yet removed (the process died in
+      // between), or superseded by another pass: not needed. But a newer one comes from a forced
+      // renewal whose write failed (a key rotated after a compromise, say): that one is written.
+      const verdict = judgeKept({ target, kept, now: ports.clock(), issuerUrl, ...(this.renewBeforeFor(target) !== undefined ? { renewBeforeMs: this.renewBeforeFor(target) } : {}) });
+      const current = decision.existing;
+      if (verdict.use && current && verdict.info.fingerprint !== current.fingerprint && verdict.info.notBefore > current.notBefore) {
+        const forced: Extract<Decision, { action: 'issue' }> = {
+          action: 'issue',
+          reason: 'Forced',
+          message: `an earlier forced renewal issued a newer certificate (kept since ${isoSeconds(kept.keptAt)}) that could not be written then`,
+          renewal: true,
+          existing: current,
+        };
+        this.log.info({ target: name, reason: forced.reason }, `renew ${name}: ${forced.message}; writing it now`);
+        return this.writeAndReport(target, forced, secret, secrets, { fullchainPem: kept.fullchainPem, keyPem: kept.keyPem, info: verdict.info, issuerUrl: kept.issuerUrl }, { kept: true, keptSince: kept.keptAt });
+      }
+      await this.dropKept(
+        target,
+        !verdict.use ? `it cannot be used: ${verdict.because}` : current && verdict.info.fingerprint === current.fingerprint ? 'it is already in the Secret' : 'the Secret holds a newer valid certificate',
+      );
+    }
     if (decision.action === 'skip') {
-      this.log.info({ target: name, reason: decision.reason }, `skip ${name}: ${decision.message}`);
-      const o: TargetOutcome = { ...base, result: 'skipped', reason: decision.reason, message: decision.message };
+      let message = decision.message;
+      if (kept && decision.reason === 'InBackoff') message += `; the certificate issued at ${isoSeconds(kept.keptAt)} is kept and is written then, without a new order`;
+      this.log.info({ target: name, reason: decision.reason }, `skip ${name}: ${message}`);
+      const o: TargetOutcome = { ...base, result: 'skipped', reason: decision.reason, message };
       this.describeExisting(o, decision.existing, decision.renewAt, secret);
       if (decision.failure) o.failure = decision.failure;
       return o;
     }
     const verb = decision.renewal ? 'renew' : 'issue';
+    if (kept) {
+      const verdict = judgeKept({ target, kept, now: ports.clock(), issuerUrl, ...(this.renewBeforeFor(target) !== undefined ? { renewBeforeMs: this.renewBeforeFor(target) } : {}) });
+      if (verdict.use) {
+        if (opts.dryRun) {
+          this.log.info({ target: name, reason: decision.reason }, `would write ${name}: the certificate issued at ${isoSeconds(kept.keptAt)} is kept and still good (no new order)`);
+          const o: TargetOutcome = { ...base, result: 'planned', reason: decision.reason, message: `would write the certificate kept since ${isoSeconds(kept.keptAt)} (no new order): ${decision.message}` };
+          this.describeExisting(o, decision.existing, undefined, secret);
+          return o;
+        }
+        this.log.info({ target: name, reason: decision.reason }, `${verb} ${name}: ${decision.message}; writing the certificate kept since ${isoSeconds(kept.keptAt)} instead of ordering`);
+        return this.writeAndReport(target, decision, secret, secrets, { fullchainPem: kept.fullchainPem, keyPem: kept.keyPem, info: verdict.info, issuerUrl: kept.issuerUrl }, { kept: true, keptSince: kept.keptAt });
+      }
+      if (!opts.dryRun) await this.dropKept(target, `it cannot be used: ${verdict.because}`);
+    }
     if (opts.dryRun) {
       this.log.info({ target: name, reason: decision.reason, hosts: target.hosts }, `would ${verb} ${name}: ${decision.message}`);
       const o: TargetOutcome = { ...base, result: 'planned', reason: decision.reason, message: `would ${verb}: ${decision.message}` };
@@ -203,6 +340,20 @@ class Pass {
     if (recorded) o.failure = recorded;
   }
 
+  /** Before the CA issues: still the lease holder, and the pass still going. Throws to abandon the order. */
+  private async mayFinalize(): Promise<void> {
+    this.halt.signal.throwIfAborted();
+    let mine: boolean;
+    try {
+      mine = this.lock ? await this.lock.confirm() : true;
+    } catch (e) {
+      if (isApiUnreachable(e)) this.stop(e);
+      throw e;
+    }
+    if (!mine) throw new LeaseLostError('this pass lost the certkeeper-pass Lease');
+    this.halt.signal.throwIfAborted();
+  }
+
   private async issueAndWrite(
     target: Target,
     decision: Extract<Decision, { action: 'issue' }>,
@@ -210,52 +361,116 @@ class Pass {
     issuerUrl: string,
     secrets: Map<string, SecretObject>,
   ): Promise<TargetOutcome> {
-    const { ports, log } = this;
-    const name = `${target.namespace}/${target.secretName}`;
-    if (this.lock && !(await this.lock.confirm())) return this.stopped(target, decision);
-    const routing = ports.routing.forOrder(target);
-    let cert: IssuedCertificate;
-    this.ordersPlaced++;
+    const { ports } = this;
+    if (this.lock && !(await this.lock.confirm())) return this.stopped(target, decision, 'not ordered');
+    if (this.halt.signal.aborted) return this.notDone(target, decision.existing, 'not ordered');
+    const routing = ports.routing.forOrder(target, this.halt.signal);
+    let issued: { fullchainPem: string; keyPem: string; info: CertInfo; issuerUrl: string } | undefined;
+    let keptIn: string | undefined;
     try {
+      // The route is proven before the CA is asked: a route that does not answer costs no order.
+      await routing.prove();
+      if (this.halt.signal.aborted) return this.notDone(target, decision.existing, 'not ordered');
+      this.ordersPlaced++;
       const req: IssueRequest = {
         hosts: target.hosts,
         keyType: target.settings.keyType,
+        signal: this.halt.signal,
         beforeValidation: routing.before,
-        afterValidation: routing.after,
+        beforeFinalize: () => this.mayFinalize(),
       };
       if (target.settings.profile) req.profile = target.settings.profile;
-      cert = await ports.issuer(issuerUrl).issue(req);
+      const cert = await ports.issuer(issuerUrl).issue(req);
+      this.certificatesIssued++;
+      issued = { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, info: cert.info, issuerUrl };
+      // Kept before anything else happens: if the write fails or the process dies now, the next
+      // attempt writes this certificate instead of ordering a duplicate.
+      keptIn = await this.keep(target, issued);
     } catch (e) {
+      if (e instanceof LeaseLostError) return this.stopped(target, decision, 'abandoned before the certificate was issued');
+      if (isApiUnreachable(e)) this.stop(e);
+      if (this.halt.signal.aborted) {
+        return this.notDone(target, decision.existing, this.ordersPlaced > 0 && !(e instanceof SelfCheckError) ? 'the order under way was abandoned before its certificate was issued' : 'not ordered');
+      }
       const failed = await this.recordFailure(target, secret, e, decision);
       // The old certificate is still what is served: report its dates for alerts and metrics.
       this.describeExisting(failed, decision.existing, undefined, undefined);
       return failed;
+    } finally {
+      await routing.after();
     }
-    const { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
-    // The certificate exists now; from here on only the write is retried, never the order
-    // (re-ordering burns Let's Encrypt's 5-per-week duplicate certificate limit).
+    return this.writeAndReport(target, decision, secret, secrets, issued, { kept: keptIn !== undefined });
+  }
+
+  /** Keeps an issued certificate until it is written; returns where, or undefined when it could not be kept. */
+  private async keep(target: Target, cert: { fullchainPem: string; keyPem: string; issuerUrl: string }): Promise<string | undefined> {
+    const name = `${target.namespace}/${target.secretName}`;
     try {
-      const written = await this.writeWithRetry(target, cert, renewAt, issuerUrl, secret);
+      const where = await this.ports.stash.save({
+        namespace: target.namespace,
+        secretName: target.secretName,
+        hosts: [...target.hosts],
+        fullchainPem: cert.fullchainPem,
+        keyPem: cert.keyPem,
+        issuerUrl: cert.issuerUrl,
+        keptAt: this.ports.clock(),
+      });
+      this.log.debug({ target: name, keptIn: where }, 'issued certificate kept until its Secret is written');
+      return where;
+    } catch (e) {
+      this.log.warn({ target: name, err: errorMessage(e) }, 'could not keep the issued certificate; writing its Secret now is its only chance');
+      return undefined;
+    }
+  }
+
+  private async dropKept(target: Target, why: string): Promise<void> {
+    const name = `${target.namespace}/${target.secretName}`;
+    try {
+      await this.ports.stash.remove(target);
+      this.kept.delete(name);
+      this.log.info({ target: name }, `removed the certificate kept for ${name}: ${why}`);
+    } catch (e) {
+      this.log.warn({ target: name, err: errorMessage(e) }, 'could not remove a kept certificate; the next pass removes it');
+    }
+  }
+
+  /** Kept certificates whose Target is gone (Ingress deleted or no longer opted in): only a full pass knows. */
+  private async dropOrphanedKept(targets: readonly Target[]): Promise<void> {
+    const sel = this.opts.selection;
+    if (sel.namespace || sel.ingress || sel.ingressClass || this.kept.size === 0) return;
+    const planned = new Set(targets.map((t) => `${t.namespace}/${t.secretName}`));
+    for (const [key, k] of [...this.kept]) {
+      if (!planned.has(key)) await this.dropKept({ namespace: k.namespace, secretName: k.secretName } as Target, 'no Ingress asks for it any more');
+    }
+  }
+
+  /** Writes an issued (or kept) certificate into the Target's Secret and reports the outcome. */
+  private async writeAndReport(
+    target: Target,
+    decision: Extract<Decision, { action: 'issue' }>,
+    secret: SecretObject | undefined,
+    secrets: Map<string, SecretObject>,
+    cert: { fullchainPem: string; keyPem: string; info: CertInfo; issuerUrl: string },
+    how: { kept: boolean; keptSince?: Date },
+  ): Promise<TargetOutcome> {
+    const { ports, log } = this;
+    const name = `${target.namespace}/${target.secretName}`;
+    const { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
+    try {
+      const written = await this.writeSecret(target, cert, renewAt, secrets.get(name) ?? secret);
       secrets.set(name, written);
     } catch (e) {
-      const err = e as CertkeeperError;
-      log.error({ target: name, err: err.message, hint: err.hint }, `issued a certificate for ${name} but could not write the Secret`);
-      const failed: TargetOutcome = {
-        target,
-        result: 'failed',
-        reason: 'SecretWriteFailed',
-        message: `the certificate was issued but writing Secret ${name} failed: ${err.message}`,
-        hint: err.hint ?? 'fix the cause (RBAC, admission webhook, quota) and run again',
-      };
-      this.describeExisting(failed, decision.existing, undefined, undefined);
-      return failed;
+      if (isApiUnreachable(e)) this.stop(e);
+      return this.writeFailed(target, secrets.get(name) ?? secret, cert.info, e, decision, how.kept);
     }
-    if (secret === undefined || !readFailureRecord(secret.metadata.annotations)) {
+    if (how.kept) await this.dropKept(target, 'written into its Secret');
+    if (this.failureState.has(failureKey(target))) {
       // A failure record kept in the state ConfigMap is cleared by the success.
       await ports.failures.save(failureKey(target), undefined).catch(() => undefined);
     }
-    const result: OutcomeResult = decision.renewal ? 'renewed' : 'issued';
-    const message = `${result} for ${target.hosts.join(', ')}: valid until ${isoSeconds(cert.info.notAfter)}, renews at ${isoSeconds(renewAt)}`;
+    const fromKept = how.keptSince ? ` from the certificate kept since ${isoSeconds(how.keptSince)} (no new order)` : '';
+    const result: 'issued' | 'renewed' = decision.renewal ? 'renewed' : 'issued';
+    const message = `${result} for ${target.hosts.join(', ')}${fromKept}: valid until ${isoSeconds(cert.info.notAfter)}, renews at ${isoSeconds(renewAt)}`;
     log.info({ target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString() }, `${name}: ${message}`);
     return {
       target,
@@ -270,22 +485,25 @@ class Pass {
     };
   }
 
-  private async writeWithRetry(
+  /**
+   * One write of the Secret, guarded by resourceVersion. Transient API failures are retried by the
+   * adapter; what is left here is the answer about the Secret itself: 409 (someone wrote or
+   * created it in between) and 404 (it was deleted in between) mean read again and write on top,
+   * keeping the other writer's labels and annotations.
+   */
+  private async writeSecret(
     target: Target,
-    cert: IssuedCertificate,
+    cert: { fullchainPem: string; keyPem: string; info: CertInfo; issuerUrl: string },
     renewAt: Date,
-    issuerUrl: string,
     initial: SecretObject | undefined,
   ): Promise<SecretObject> {
     const { cluster } = this.ports;
-    const attempts = this.opts.writeAttempts ?? 6;
     let existing = initial;
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    for (let round = 1; ; round++) {
       const body = buildTlsSecret(
         target.namespace,
         target.secretName,
-        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl },
+        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl: cert.issuerUrl },
         existing,
       );
       try {
@@ -293,68 +511,101 @@ class Pass {
         this.secretsWritten++;
         return written;
       } catch (e) {
-        lastError = e;
         const status = e instanceof ClusterError ? e.request.status : undefined;
-        // 409: someone wrote in between (Conflict) or created it (AlreadyExists): read again and
-        // write on top of their version, keeping their labels and annotations.
-        if (status === 409 || status === 404) {
-          existing = await cluster.getSecret(target.namespace, target.secretName);
-          if (existing && !isManaged(existing) && !this.opts.adopt) {
-            throw new ClusterError(
-              `Secret ${target.namespace}/${target.secretName} was created by someone else during the order; it is left alone`,
-              { verb: 'update', resource: 'secrets', namespace: target.namespace, name: target.secretName, status: 409 },
-              'delete it or run with --adopt',
-            );
-          }
-          continue;
+        if ((status !== 409 && status !== 404) || round >= 4) throw e;
+        existing = await cluster.getSecret(target.namespace, target.secretName);
+        if (existing && !isManaged(existing) && !this.opts.adopt) {
+          throw new ClusterError(
+            `Secret ${target.namespace}/${target.secretName} was created by someone else during the order; it is left alone`,
+            { verb: 'update', resource: 'secrets', namespace: target.namespace, name: target.secretName, status: 409 },
+            'delete it or run with --adopt; the certificate is kept and written on the next attempt',
+          );
         }
-        if (status === 403 || status === 422) throw e; // retrying cannot fix permissions or validation
-        this.log.warn({ target: `${target.namespace}/${target.secretName}`, attempt, err: errorMessage(e) }, 'writing the Secret failed; retrying the write');
-        await sleep(Math.min(200 * 2 ** (attempt - 1), 3000));
       }
     }
-    throw lastError;
+  }
+
+  /** The certificate exists but its Secret could not be written: backoff, a finding, and where it waits. */
+  private async writeFailed(
+    target: Target,
+    secret: SecretObject | undefined,
+    info: CertInfo,
+    e: unknown,
+    decision: Extract<Decision, { action: 'issue' }>,
+    kept: boolean,
+  ): Promise<TargetOutcome> {
+    const name = `${target.namespace}/${target.secretName}`;
+    const what = describeWriteFailure(e);
+    const record = await this.saveFailure(target, secret, `writing Secret ${name} failed: ${what}`, undefined, 'write');
+    const next = isoSeconds(record.retryAfter);
+    const message =
+      `the certificate was issued (serial ${info.serial}, valid until ${isoSeconds(info.notAfter)}) but writing Secret ${name} failed: ${what}; ` +
+      (kept
+        ? `the certificate is kept in certkeeper's namespace and written at the next attempt (${next}, attempt ${record.failures + 1}) without a new order`
+        : `it could not be kept either, so the next attempt (${next}) orders again`);
+    const hint = e instanceof CertkeeperError && e.hint ? e.hint : 'fix what refused the write (RBAC, an admission webhook, a quota) and run certkeeper renew --force';
+    this.log.error({ target: name, reason: 'SecretWriteFailed', failures: record.failures, retryAfter: record.retryAfter.toISOString(), hint }, `failed ${name} (${decision.reason}): ${message}`);
+    const o: TargetOutcome = { target, result: 'failed', reason: 'SecretWriteFailed', message, hint };
+    this.describeExisting(o, decision.existing, undefined, undefined);
+    o.failure = record;
+    this.issueFindings.push(finding('SecretWriteFailed', { kind: 'Secret', namespace: target.namespace, name: target.secretName }, message, hint));
+    return o;
   }
 
   /** The pass lost its lease: another pass owns the cluster now, so this one orders nothing more. */
-  private stopped(target: Target, decision: Extract<Decision, { action: 'issue' }>): TargetOutcome {
+  private stopped(target: Target, decision: Extract<Decision, { action: 'issue' }>, what: string): TargetOutcome {
     const name = `${target.namespace}/${target.secretName}`;
-    const message = `not ordered: this pass lost the certkeeper-pass Lease to another pass, which decides for ${name} now`;
+    const message = `${what}: this pass lost the certkeeper-pass Lease to another pass, which decides for ${name} now`;
     this.log.warn({ target: name, reason: 'PassLeaseLost' }, message);
     const o: TargetOutcome = { target, result: 'failed', reason: 'PassLeaseLost', message, hint: 'nothing to do if the other pass succeeds; if this repeats, two certkeeper instances are fighting over the lease (check --lease-duration and the clocks)' };
     this.describeExisting(o, decision.existing, undefined, undefined);
     return o;
   }
 
-  private async recordFailure(target: Target, secret: SecretObject | undefined, e: unknown, decision: Decision): Promise<TargetOutcome> {
+  /**
+   * Counts one more failed attempt and sets the next one (backoff): on the Secret when certkeeper
+   * manages it, else, or when that write is refused too, in the state ConfigMap.
+   */
+  private async saveFailure(target: Target, secret: SecretObject | undefined, lastError: string, caRetry?: Date, step?: 'write'): Promise<FailureRecord> {
     const { ports, log } = this;
     const name = `${target.namespace}/${target.secretName}`;
-    const now = ports.clock();
-    const previous = readFailureRecord(secret?.metadata.annotations) ?? (await ports.failures.load().then((m) => m.get(failureKey(target))));
+    const previous = readFailureRecord(secret?.metadata.annotations) ?? this.failureState.get(failureKey(target));
     const failures = (previous?.failures ?? 0) + 1;
-    const caRetry = e instanceof AcmeError ? e.problem.retryAfter : undefined;
-    const record: FailureRecord = { failures, retryAfter: nextRetry(failures, now, caRetry), lastError: errorMessage(e) };
-    try {
-      if (secret && isManaged(secret)) {
+    const record: FailureRecord = { failures, retryAfter: nextRetry(failures, ports.clock(), caRetry), lastError };
+    if (step) record.step = step;
+    if (secret && isManaged(secret)) {
+      try {
         await ports.cluster.patchSecretAnnotations(target.namespace, target.secretName, failureAnnotations(record));
-      } else {
-        await ports.failures.save(failureKey(target), record);
+        return record;
+      } catch (err) {
+        log.warn({ target: name, err: errorMessage(err) }, 'could not record the failure on the Secret; recording it in the state ConfigMap');
       }
+    }
+    try {
+      await ports.failures.save(failureKey(target), record);
+      this.failureState.set(failureKey(target), record);
     } catch (err) {
       log.warn({ target: name, err: errorMessage(err) }, 'could not record the failure; backoff restarts from scratch');
     }
+    return record;
+  }
+
+  private async recordFailure(target: Target, secret: SecretObject | undefined, e: unknown, decision: Decision): Promise<TargetOutcome> {
+    const name = `${target.namespace}/${target.secretName}`;
+    const caRetry = e instanceof AcmeError ? e.problem.retryAfter : undefined;
+    const record = await this.saveFailure(target, secret, errorMessage(e), caRetry);
     if (e instanceof SelfCheckError) this.issueFindings.push(...e.findings);
     const hint = e instanceof CertkeeperError ? e.hint : undefined;
     const problem = e instanceof AcmeError ? e.problem.type : undefined;
-    log.error(
-      { target: name, reason: 'IssuanceFailed', problem, failures, retryAfter: record.retryAfter.toISOString(), hint },
+    this.log.error(
+      { target: name, reason: 'IssuanceFailed', problem, failures: record.failures, retryAfter: record.retryAfter.toISOString(), hint },
       `failed ${name} (${decision.reason}): ${errorMessage(e)}`,
     );
     const o: TargetOutcome = {
       target,
       result: 'failed',
       reason: 'IssuanceFailed',
-      message: `${errorMessage(e)} (attempt ${failures}; next at ${isoSeconds(record.retryAfter)})`,
+      message: `${errorMessage(e)} (attempt ${record.failures}; next at ${isoSeconds(record.retryAfter)})`,
       failure: record,
     };
     if (hint) o.hint = hint;
@@ -363,14 +614,24 @@ class Pass {
   }
 }
 
+/** "create secrets → 403, refused by RBAC: …": the verb, the status and who refused, then the API's words. */
+export function describeWriteFailure(e: unknown): string {
+  if (!(e instanceof ClusterError)) return errorMessage(e);
+  const r = e.request;
+  const status = r.status !== undefined ? `${r.status}${r.reason ? ` ${r.reason}` : ''}` : 'no answer';
+  const by = r.deniedBy ? `, refused by ${r.deniedBy}` : '';
+  return `${r.verb} ${r.resource} → ${status}${by}: ${e.message}`;
+}
+
 /** Findings for outcomes that failed or were refused, for check/status output and alerts. */
 export function outcomeFindings(outcomes: readonly TargetOutcome[]): Finding[] {
   const out: Finding[] = [];
   for (const o of outcomes) {
     const ref = { kind: 'Secret', namespace: o.target.namespace, name: o.target.secretName };
-    if (o.result === 'failed') out.push(finding('IssuanceFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
+    // A stopped pass is its own error (the command reports the cause); the Target did nothing wrong.
+    if (o.result === 'failed' && o.reason === 'SecretWriteFailed') out.push(finding('SecretWriteFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
+    else if (o.result === 'failed' && o.reason !== 'PassStopped') out.push(finding('IssuanceFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
     if (o.result === 'skipped' && o.reason === 'InBackoff') out.push(finding('IssuanceBackoff', ref, o.message, 'run `certkeeper renew --force` to retry now'));
   }
   return out;
 }
-

@@ -64,6 +64,11 @@ export interface IssueRequest {
   beforeValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
   /** Runs after the order, whatever its outcome. */
   afterValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
+  /**
+   * Runs when the order is ready, right before the CA is asked to issue; throwing abandons the
+   * order. A pass confirms here that it may still store what it gets (its lease, the API).
+   */
+  beforeFinalize?: () => Promise<void>;
 }
 
 export interface IssuedCertificate {
@@ -113,6 +118,37 @@ export interface AuditClusterPort extends ClusterReadPort {
   loadFailures?(): Promise<Map<string, FailureRecord>>;
 }
 
+/**
+ * A certificate the CA issued that is not in its Target's Secret yet (the write failed, or the
+ * process died before it). It holds a private key: never logged.
+ */
+export interface StashedCertificate {
+  /** The Target it was issued for. */
+  namespace: string;
+  secretName: string;
+  hosts: string[];
+  /** Leaf and chain, PEM, as written to tls.crt. */
+  fullchainPem: string;
+  /** PKCS#8 PEM, as written to tls.key. */
+  keyPem: string;
+  /** The ACME directory that issued it. */
+  issuerUrl: string;
+  /** When it was kept. */
+  keptAt: Date;
+}
+
+/**
+ * Where issued certificates wait until they are written, so that a failed write is retried with the
+ * same certificate instead of a new order (Let's Encrypt allows 5 duplicates a week).
+ */
+export interface CertificateStashPort {
+  /** Every kept certificate, by `namespace/secretName` of its Target. */
+  list(): Promise<Map<string, StashedCertificate>>;
+  /** Keeps one (replacing an older one of the same Target); returns where, for messages. */
+  save(cert: StashedCertificate): Promise<string>;
+  remove(target: { namespace: string; secretName: string }): Promise<void>;
+}
+
 /** Failure records of Targets that have no Secret to carry them. */
 export interface FailureStatePort {
   load(): Promise<Map<string, FailureRecord>>;
@@ -122,13 +158,17 @@ export interface FailureStatePort {
 /** A lock held for a whole pass; `lost` aborts when another holder took it over. */
 export interface HeldLock {
   readonly lost: AbortSignal;
-  /** Checks with the cluster that the lock is still ours (before spending an order); false once lost. */
+  /**
+   * Checks with the cluster that the lock is still ours (before spending an order, before a
+   * finalize); false once lost. Throws when the cluster cannot be reached at all.
+   */
   confirm(): Promise<boolean>;
   release(): Promise<void>;
 }
 
 export interface PassLockPort {
-  acquire(): Promise<HeldLock>;
+  /** Waits for the lock (bounded); `signal` stops the wait. */
+  acquire(signal?: AbortSignal): Promise<HeldLock>;
 }
 
 /** A Kubernetes Event on an Ingress: `kubectl describe ingress` shows it next to the controller's. */
@@ -160,6 +200,11 @@ export interface RouteRequest {
 export interface PresentedRoute {
   /** "Ingress certkeeper/certkeeper-solver-3f2a…", for log lines and notes. */
   readonly description: string;
+  /**
+   * True when the route sends every token under the challenge path to certkeeper (a Prefix path),
+   * so the tokens of an order need no route of their own; absent or false for exact-path routes.
+   */
+  readonly anyToken?: boolean;
   cleanUp(): Promise<void>;
 }
 
@@ -177,9 +222,17 @@ export interface SolverRoute {
 export interface RoutingPort {
   /** Removes leftovers of killed passes (routes, answers); returns what was removed, for the log. */
   collectGarbage(): Promise<string[]>;
-  /** Per order: route and prove the hosts before the CA validates, unroute after. */
-  forOrder(target: Target): {
-    before(entries: readonly ChallengeEntry[]): Promise<void>;
-    after(entries: readonly ChallengeEntry[]): Promise<void>;
-  };
+  /**
+   * Per order: `prove` routes the Target's hosts and shows with a probe token of its own that they
+   * reach certkeeper, before anything is asked of the CA; `before` routes and checks the order's
+   * own tokens before the CA validates them; `after` removes what was presented (always call it).
+   * `signal` stops waiting.
+   */
+  forOrder(target: Target, signal?: AbortSignal): OrderRouting;
+}
+
+export interface OrderRouting {
+  prove(): Promise<void>;
+  before(entries: readonly ChallengeEntry[]): Promise<void>;
+  after(): Promise<void>;
 }

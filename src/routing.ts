@@ -9,7 +9,7 @@ import { describeObject, type Finding, type ObjectRef } from './core/findings.js
 import type { Target } from './core/targets.js';
 import { errorMessage, SelfCheckError } from './errors.js';
 import { judgeHttp01, summarizeHttp01, waitUntilReachable, type ReachItem } from './probe/index.js';
-import type { ChallengeEntry, ChallengeStore, PresentedRoute, RouteRequest, RoutingPort, SolverRoute } from './ports.js';
+import type { ChallengeEntry, ChallengeStore, OrderRouting, PresentedRoute, RouteRequest, RoutingPort, SolverRoute } from './ports.js';
 
 export type SelfCheckMode = 'enforce' | 'warn' | 'off';
 
@@ -66,25 +66,66 @@ export class ChallengeRouting implements RoutingPort {
     return removed;
   }
 
-  forOrder(target: Target): ReturnType<RoutingPort['forOrder']> {
-    let route: PresentedRoute | undefined;
+  forOrder(target: Target, signal?: AbortSignal): OrderRouting {
+    const name = `${target.namespace}/${target.secretName}`;
+    const presented: PresentedRoute[] = [];
+    let probeToken: string | undefined;
+    const present = async (hosts: readonly string[], tokens: readonly string[]): Promise<PresentedRoute> => {
+      const route = await this.routes.forTarget(target).present({ target, hosts, tokens, purpose: name });
+      presented.push(route);
+      return route;
+    };
+    const removeProbeToken = async (): Promise<void> => {
+      const token = probeToken;
+      if (token === undefined) return;
+      probeToken = undefined;
+      await this.store.remove([token]).catch((e: unknown) => {
+        this.log.warn({ target: name, err: errorMessage(e) }, 'could not remove the self-check token; the next pass removes it');
+      });
+    };
     return {
+      // Before any order: a token of our own, routed for every host of the Target and fetched
+      // through the controller the way the CA would. A route that does not answer costs the CA
+      // nothing: no order, no pending authorization, no failed validation.
+      prove: async () => {
+        if (this.selfCheck.mode === 'off') return;
+        const token = randomBytes(32).toString('base64url');
+        const keyAuthorization = `${token}.${randomBytes(32).toString('base64url')}`;
+        const entries = target.hosts.map((host): ChallengeEntry => ({ token, keyAuthorization, host }));
+        await this.store.publish(entries.slice(0, 1));
+        probeToken = token;
+        try {
+          await present(target.hosts, [token]);
+          await this.check(target, entries, 'no order was placed and no authorization was spent', signal);
+        } finally {
+          await removeProbeToken();
+        }
+      },
+      // The order's own tokens: a Prefix route already carries them; an exact-path route needs its
+      // own. Either way they are fetched once more, which is quick on a proven route (the
+      // responders only have to pick the new tokens up).
       before: async (entries) => {
-        route = await this.routes.forTarget(target).present({
-          target,
-          hosts: entries.map((e) => e.host),
-          tokens: entries.map((e) => e.token),
-          purpose: `${target.namespace}/${target.secretName}`,
-        });
-        if (this.selfCheck.mode !== 'off') await this.check(target, entries);
+        if (!presented.some((r) => r.anyToken)) {
+          await present(
+            entries.map((e) => e.host),
+            entries.map((e) => e.token),
+          );
+        }
+        if (this.selfCheck.mode !== 'off') await this.check(target, entries, 'the order is abandoned and its pending authorizations are deactivated', signal);
       },
       after: async () => {
-        await route?.cleanUp();
+        await removeProbeToken();
+        for (const route of presented.splice(0)) {
+          await route.cleanUp().catch((e: unknown) => {
+            this.log.warn({ target: name, route: route.description, err: errorMessage(e) }, 'could not remove a solver route; the next pass removes it');
+          });
+        }
       },
     };
   }
 
-  private async check(target: Target, entries: readonly ChallengeEntry[]): Promise<void> {
+  /** Fetches every entry through the controller; throws a SelfCheckError (enforce) saying `consequence`. */
+  private async check(target: Target, entries: readonly ChallengeEntry[], consequence: string, signal?: AbortSignal): Promise<void> {
     const { address, httpsPort } = this.selfCheck;
     const items = entries.map((e): ReachItem => {
       const i: ReachItem = { host: e.host, token: e.token, expectedBody: e.keyAuthorization };
@@ -96,6 +137,7 @@ export class ChallengeRouting implements RoutingPort {
       waitMs: this.selfCheck.timeoutMs,
       intervalMs: this.selfCheck.intervalMs ?? 1000,
       requestTimeoutMs: SELF_CHECK_REQUEST_TIMEOUT_MS,
+      ...(signal ? { signal } : {}),
     });
     const failed = [...results.values()].filter((r) => r.outcome !== 'Ok');
     if (failed.length === 0) return;
@@ -110,7 +152,7 @@ export class ChallengeRouting implements RoutingPort {
     }
     for (const f of findings) this.log.warn({ code: f.code, object: describeObject(f.object), host: f.host, hint: f.hint }, f.message);
     throw new SelfCheckError(
-      `${message}; no authorization was spent`,
+      `${message}; ${consequence}`,
       `${first?.hint ?? 'make port 80 of the host reach the ingress controller'} (hairpin-NAT clusters where the check cannot work from inside: --self-check warn)`,
       findings,
     );
@@ -122,7 +164,10 @@ export class ChallengeRouting implements RoutingPort {
    * token again, also on failure. Only hosts certkeeper manages may be routed: a solver rule for
    * someone else's host would briefly take /.well-known/acme-challenge/ away from their ACME client.
    */
-  async probe(items: readonly ProbeRouteItem[], opts: { waitMs: number; requestTimeoutMs: number; concurrency: number; intervalMs?: number }): Promise<RouteProbeReport> {
+  async probe(
+    items: readonly ProbeRouteItem[],
+    opts: { waitMs: number; requestTimeoutMs: number; concurrency: number; intervalMs?: number; signal?: AbortSignal },
+  ): Promise<RouteProbeReport> {
     const report: RouteProbeReport = { findings: [], requests: 0, notes: [] };
     if (items.length === 0) return report;
     const token = randomBytes(32).toString('base64url');
@@ -158,6 +203,7 @@ export class ChallengeRouting implements RoutingPort {
         concurrency: opts.concurrency,
         intervalMs: opts.intervalMs ?? 500,
         onRound: (n) => (report.requests += n),
+        ...(opts.signal ? { signal: opts.signal } : {}),
       });
       for (const i of items) {
         const r = results.get(i.host);
@@ -165,7 +211,8 @@ export class ChallengeRouting implements RoutingPort {
       }
     } catch (e) {
       const hint = (e as { hint?: string }).hint;
-      report.notes.push(`HTTP-01 reachability was not checked: ${errorMessage(e)}${hint ? ` (hint: ${hint})` : ''}; --probe-http01 off skips it`);
+      if (opts.signal?.aborted) report.notes.push(`the HTTP-01 reachability probe stopped (${errorMessage(opts.signal.reason)}) before every host answered; its route and token are removed`);
+      else report.notes.push(`HTTP-01 reachability was not checked: ${errorMessage(e)}${hint ? ` (hint: ${hint})` : ''}; --probe-http01 off skips it`);
     } finally {
       for (const p of presented) {
         await p.cleanUp().catch((e: unknown) => {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Finding } from './core/findings.js';
 import { HOUR } from './core/time.js';
 import { ConfigError, errorMessage } from './errors.js';
+import { challengeRequestLog } from './http/challenge-log.js';
 import { startResponder, type Responder } from './http/responder.js';
 import type { ConfigMapChallengeLookup } from './kube/challenges.js';
 import type { LeaderElector } from './kube/leader.js';
@@ -65,8 +66,19 @@ export interface ServiceOptions {
   httpAddress?: string | undefined;
   adminPort: number;
   adminAddress?: string | undefined;
+  /** Connections the challenge responder holds at once (responder.ts RESPONDER_DEFAULTS otherwise). */
+  httpMaxConnections?: number | undefined;
   pass: PassOptions;
 }
+
+/** What shutdown needs of the alerts: end deliveries now, then save what is still owed. */
+export interface AlertShutdown {
+  abortDeliveries(): void;
+  stop(timeoutMs: number): Promise<boolean>;
+}
+
+/** SIGTERM budget (the chart's grace period is 60 s, Kubernetes' default 30 s): exit within 10 s. */
+export const SHUTDOWN = { passWaitMs: 7_000, alertSaveMs: 1_000, leaderReleaseMs: 1_000 } as const;
 
 export interface ServiceDeps {
   ports: PassPorts;
@@ -83,6 +95,7 @@ export interface ServiceDeps {
   log: Logger;
   /** The live audit after each pass (Secrets of unmanaged Ingresses; the probe when enabled). */
   audit?: (now: Date) => Promise<Finding[]>;
+  alerts?: AlertShutdown;
 }
 
 /** What the service remembers across passes. */
@@ -103,6 +116,9 @@ export class CertkeeperService {
   private lastSuccessfulPass: Date | undefined;
   private stopping = false;
   private readonly listeners: readonly PassListener[];
+  /** Aborted on SIGTERM: the running pass orders nothing more and winds down. */
+  private readonly shutdown = new AbortController();
+  private challengeLog: ReturnType<typeof challengeRequestLog> | undefined;
 
   constructor(
     private readonly opts: ServiceOptions,
@@ -123,13 +139,17 @@ export class CertkeeperService {
   async start(): Promise<void> {
     const { deps, opts } = this;
     const { intervalMs } = checkSchedule(opts.schedule, opts.timezone);
+    // Unknown tokens (scanners, validators retrying old orders) are summed up once a minute, as `serve` does.
+    const challengeLog = challengeRequestLog(deps.log);
+    this.challengeLog = challengeLog;
     this.responder = await startResponder({
       lookup: deps.lookup,
       port: opts.httpPort,
       ...(opts.httpAddress ? { host: opts.httpAddress } : {}),
+      ...(opts.httpMaxConnections !== undefined ? { maxConnections: opts.httpMaxConnections } : {}),
       onChallenge: (e) => {
         deps.metrics.challengeRequest(e.found);
-        deps.log.info({ token: e.token, found: e.found, host: e.host, remote: e.remote }, e.found ? 'answered challenge' : 'unknown challenge token');
+        challengeLog.record(e);
       },
     });
     this.admin = await this.startAdmin();
@@ -185,11 +205,14 @@ export class CertkeeperService {
     let result: PassResult | undefined;
     let error: unknown;
     try {
-      result = await runPass(deps.ports, this.opts.pass);
+      result = await runPass(deps.ports, { ...this.opts.pass, signal: this.shutdown.signal });
     } catch (e) {
       error = e;
-      deps.log.error({ err: errorMessage(e), hint: (e as { hint?: string }).hint }, 'pass failed');
+      if (this.shutdown.signal.aborted) deps.log.info('shutting down before the pass began');
+      else deps.log.error({ err: errorMessage(e), hint: (e as { hint?: string }).hint }, 'pass failed');
     }
+    // Shutting down: alerts and the audit of a pass cut short wait for the next replica's pass.
+    if (this.shutdown.signal.aborted) return;
     let audited: Finding[] = [];
     if (result && deps.audit) {
       try {
@@ -210,7 +233,10 @@ export class CertkeeperService {
     }
     if (result) {
       const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});
-      deps.log.info({ ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: report.findings.length }, 'pass finished');
+      deps.log.info(
+        { ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: report.findings.length, ...(result.stopped ? { stopped: result.stopped } : {}) },
+        'pass finished',
+      );
     }
     await notifyPass(report, this.listeners, deps.log);
   }
@@ -241,21 +267,50 @@ export class CertkeeperService {
   }
 
   /**
-   * SIGTERM: stop scheduling, let a pass in progress finish (its writes are whole Secrets, never
-   * half-written), hand the leader lease over, close the ports.
+   * SIGTERM, within 10 s whatever the alert channels or the API server do: alert deliveries end
+   * at once (what they owed stays in the saved alert state and goes out after the restart), the
+   * running pass is told to stop (no new order; its writes are whole Secrets, never half-written)
+   * and waited for up to 7 s, the alert state is saved (1 s), the lead is handed over (1 s), the
+   * ports close. Returns false when the pass was still running at the deadline.
    */
-  async stop(graceMs = 60_000): Promise<void> {
+  async stop(): Promise<boolean> {
+    const { deps } = this;
     this.stopping = true;
+    deps.alerts?.abortDeliveries();
+    this.shutdown.abort(new Error('certkeeper is shutting down (SIGTERM)'));
     await this.task?.stop();
     await this.task?.destroy();
+    let finished = true;
     if (this.running) {
-      this.deps.log.info('waiting for the running pass to finish');
-      await Promise.race([this.running, new Promise((r) => setTimeout(r, graceMs).unref())]);
+      deps.log.info('stopping the running pass: no new order, orders under way are abandoned before their certificate is issued');
+      finished = await within(this.running.then(() => true), SHUTDOWN.passWaitMs, false);
+      if (!finished) deps.log.warn({ waitedMs: SHUTDOWN.passWaitMs }, 'the pass did not stop in time; exiting anyway (its leftovers are removed by the next pass)');
     }
-    await this.deps.leader?.stop();
-    this.deps.lookup.stop();
+    await deps.alerts?.stop(SHUTDOWN.alertSaveMs);
+    await within(deps.leader?.stop() ?? Promise.resolve(), SHUTDOWN.leaderReleaseMs, undefined);
+    deps.lookup.stop();
     await this.responder?.close();
+    this.challengeLog?.stop();
     await new Promise<void>((resolve) => (this.admin ? this.admin.close(() => resolve()) : resolve()));
     this.admin?.closeAllConnections();
+    return finished;
   }
+}
+
+/** `p`, or `fallback` once `ms` have passed (the timer does not keep the process alive). */
+function within<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    const timer = setTimeout(() => resolve(fallback), ms);
+    timer.unref();
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(fallback);
+      },
+    );
+  });
 }

@@ -22,6 +22,7 @@ import { LeaderElector } from './kube/leader.js';
 import { PassLease } from './kube/lease.js';
 import { IngressSolverRoute } from './kube/solvers/ingress.js';
 import { ConfigMapState } from './kube/state-store.js';
+import { SecretCertificateStash } from './kube/stash.js';
 import { eventListener } from './listeners.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions, PassPorts } from './pass.js';
@@ -125,6 +126,11 @@ export interface KubeRuntime {
   identity: string;
   /** The local responder when answering in this process (--answer-locally). */
   responder?: Responder;
+  /**
+   * Aborted when something a pass relies on is gone (the local responder stopped listening): a
+   * pass given it stops instead of ordering certificates nobody can validate.
+   */
+  lost: AbortSignal;
   close(): Promise<void>;
 }
 
@@ -171,11 +177,17 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   const configMapStore = new ConfigMapChallengeStore(kube, cfg.selfNamespace);
   let responder: Responder | undefined;
   let store: ChallengeStore = configMapStore;
+  const lost = new AbortController();
+  let closing = false;
   if (cfg.answerLocally) {
     const local = new MemoryChallengeStore();
     responder = await startResponder({ lookup: local, port: cfg.httpPort, ...(cfg.httpAddress ? { host: cfg.httpAddress } : {}) });
     log.info({ port: responder.address.port }, 'answering HTTP-01 challenges in this process too');
     store = new FanOutChallengeStore([configMapStore, local], configMapStore);
+    const port = responder.address.port;
+    responder.server.once('close', () => {
+      if (!closing) lost.abort(new Error(`the --answer-locally responder on port ${port} stopped listening`));
+    });
   }
   const routing = new ChallengeRouting(
     store,
@@ -217,6 +229,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
     },
     routing,
     failures: { load: () => state.readFailures(), save: (key, record) => state.writeFailure(key, record) },
+    stash: new SecretCertificateStash(kube, cfg.selfNamespace),
     lock: lease,
     clock,
     log,
@@ -229,7 +242,9 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
     clock,
     directoryUrl: resolveDirectory(cfg.directory),
     identity,
+    lost: lost.signal,
     close: async () => {
+      closing = true;
       await responder?.close();
     },
   };
@@ -328,6 +343,7 @@ export type ServiceConfig = RuntimeConfig & AuditSettings & AlertChannelConfig &
   leaderLeaseDuration: number;
   concurrency: number;
   adopt?: boolean;
+  httpMaxConnections?: number;
 };
 
 /** `certkeeper run`: the pass runtime, the responder's lookup, the leader, alerts and metrics. */
@@ -364,6 +380,7 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
       httpAddress: cfg.httpAddress,
       adminPort: cfg.adminPort,
       adminAddress: cfg.adminAddress,
+      httpMaxConnections: cfg.httpMaxConnections,
       pass: passOptionsFrom(runtime.directoryUrl, cfg),
     },
     {
@@ -375,6 +392,7 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
       state: runtime.state,
       log,
       audit: async (now) => (await auditCluster(audit.port, audit.options(now))).findings,
+      alerts: alerting,
     },
   );
   holder.service = service;

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
 import type { Logger } from 'pino';
 import { parseCertificate, splitPemCertificates } from '../core/cert.js';
-import { AcmeError, CaUnreachableError } from '../errors.js';
+import { AcmeError, CaUnreachableError, errorMessage } from '../errors.js';
 import type { AccountStore, ChallengeEntry, ChallengeStore, IssuedCertificate, IssueRequest, StoredAccount } from '../ports.js';
 import { createCsr, generatePrivateKey } from './keys.js';
 import { reuseNonces, takeLastProblem, takeRetryAfter, withAcmeContext, type ProblemRecord } from './transport.js';
@@ -161,6 +161,7 @@ export class AcmeIssuer {
     // delay by the CSR's 20-40 ms. A failure surfaces where it is awaited, before finalize.
     const csrPromise = keyPromise.then((keyPem) => createCsr(hosts, keyPem));
     csrPromise.catch(() => undefined);
+    req.signal?.throwIfAborted();
     let order: Order;
     try {
       const create: { identifiers: { type: string; value: string }[]; profile?: string } = {
@@ -174,8 +175,9 @@ export class AcmeIssuer {
     log.debug({ order: order.url }, 'order created');
 
     const published: ChallengeEntry[] = [];
+    let authzs: Authorization[] = [];
+    let issued = false;
     try {
-      let authzs: Authorization[];
       try {
         authzs = await client.getAuthorizations(order);
       } catch (e) {
@@ -204,6 +206,7 @@ export class AcmeIssuer {
         const seen = this.opts.challengeFetched;
         if (seen) fetched = Promise.all(published.map((p) => seen(p.token)));
         takeRetryAfter(); // only the challenge responses' Retry-After counts for the first poll
+        req.signal?.throwIfAborted();
         try {
           await Promise.all(pending.map(({ challenge }) => client.completeChallenge(challenge)));
         } catch (e) {
@@ -215,6 +218,10 @@ export class AcmeIssuer {
 
       const keyPem = await keyPromise;
       if (order.status === 'ready') {
+        // The last point where walking away costs nothing but the order: after this the CA
+        // issues, and a certificate nobody can store is a duplicate burnt.
+        await req.beforeFinalize?.();
+        req.signal?.throwIfAborted();
         const csr = await csrPromise;
         takeRetryAfter();
         try {
@@ -235,6 +242,7 @@ export class AcmeIssuer {
       const blocks = splitPemCertificates(pem);
       const info = parseCertificate(pem);
       log.debug({ notAfter: info.notAfter.toISOString(), serial: info.serial }, 'certificate downloaded');
+      issued = true;
       return {
         hosts,
         keyPem,
@@ -246,6 +254,7 @@ export class AcmeIssuer {
         issuerUrl: this.opts.directoryUrl,
       };
     } finally {
+      if (!issued) await this.deactivatePending(client, order, authzs, log);
       if (published.length > 0) {
         const tokens = published.map((p) => p.token);
         await this.opts.challengeStore.remove(tokens).catch((e: unknown) => {
@@ -259,6 +268,26 @@ export class AcmeIssuer {
         }
       }
     }
+  }
+
+  /**
+   * RFC 8555 §7.5.2: an order given up before its certificate leaves pending authorizations that
+   * count against the CA's limits and linger for days. Deactivate those still pending (a valid
+   * one may be reused by the next order; an invalid one is done). Best effort: never throws.
+   */
+  private async deactivatePending(client: AcmeClient, order: Order, fetched: readonly Authorization[], log: Logger): Promise<void> {
+    if (!fetched.some((a) => a.status === 'pending')) return;
+    let current: readonly Authorization[] = fetched;
+    try {
+      current = await client.getAuthorizations(order);
+    } catch {
+      // The CA may be unreachable; try the ones we knew were pending anyway.
+    }
+    const pending = current.filter((a) => a.status === 'pending');
+    const results = await Promise.allSettled(pending.map((a) => client.deactivateAuthorization(a)));
+    const failed = results.filter((r) => r.status === 'rejected').map((r) => errorMessage((r as PromiseRejectedResult).reason));
+    if (pending.length > failed.length) log.info({ order: order.url, deactivated: pending.length - failed.length }, 'deactivated the pending authorizations of an abandoned order');
+    if (failed.length > 0) log.warn({ order: order.url, err: failed[0] }, `could not deactivate ${failed.length} pending authorization(s); the CA expires them on its own`);
   }
 
   /**

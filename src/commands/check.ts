@@ -5,7 +5,7 @@ import { CommanderError, type Command } from 'commander';
 import { auditCluster, type LiveAuditResult } from '../audit-live.js';
 import { resolveSettings } from '../config.js';
 import { FINDINGS } from '../core/findings.js';
-import { CertkeeperError } from '../errors.js';
+import { CertkeeperError, errorMessage } from '../errors.js';
 import { formatFindings } from '../output/findings.js';
 import { clockWithOffset, connectKube, createLiveAudit } from '../wiring.js';
 import { addSettings, loggerFor, type CliIo } from './common.js';
@@ -59,7 +59,8 @@ Exit status (the same contract as certkeeper lint):
   0  no errors and no warnings (infos allowed)
   1  warnings but no errors
   2  errors (with --strict: errors or warnings)
-  3  usage error, or the cluster cannot be read (kubeconfig, connection, permissions)
+  3  usage error, the cluster cannot be read (kubeconfig, connection, permissions), or check was
+     stopped by SIGINT/SIGTERM (the findings so far are printed; a probe route and token are removed)
 
 Examples:
   certkeeper check                                  # every Ingress and Secret, no network probes
@@ -107,8 +108,14 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
     cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
     const audit = await createLiveAudit(cfg, connectKube(cfg), log);
-    result = await auditCluster(audit.port, audit.options(clockWithOffset(cfg.clockOffset)()));
+    const options = audit.options(clockWithOffset(cfg.clockOffset)());
+    if (io.signal) options.signal = io.signal;
+    result = await auditCluster(audit.port, options);
   } catch (e) {
+    if (io.signal?.aborted) {
+      io.stderr(`certkeeper check: ${errorMessage(io.signal.reason)}: stopped before the cluster was read; nothing was checked\n`);
+      return LINT_EXIT.usage;
+    }
     return reportCheckError(io, e);
   }
   for (const n of result.notes) io.stderr(`certkeeper check: ${n}\n`);
@@ -119,5 +126,10 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
       `${cfg.probe ? `; ${counts.tlsProbes} TLS handshake${counts.tlsProbes === 1 ? '' : 's'}, ${counts.http01Probes} HTTP-01 request${counts.http01Probes === 1 ? '' : 's'}` : ''}\n`,
   );
   io.stdout(formatFindings(result.findings, cfg.findingsOutput));
+  if (result.stopped) {
+    // Partial findings cannot pass a pipeline: 3, as lint does when it is stopped.
+    io.stderr(`certkeeper check: ${result.stopped.reason}: stopped before it was done; left undone: ${result.stopped.undone.join(', ') || 'nothing more'}\n`);
+    return LINT_EXIT.usage;
+  }
   return exitCodeFor(result.findings, cfg.strict);
 }

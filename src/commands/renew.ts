@@ -1,10 +1,12 @@
 // `certkeeper renew`: one pass, now. Explains every decision (one line per certificate) and
-// exits 0 when everything is valid, 1 when anything failed or was refused, 2 on usage errors.
+// exits 0 when every selected certificate is valid after the pass, 1 when anything failed, was
+// refused, is not valid (a backoff included) or the pass stopped, 2 on usage errors.
 import type { Command } from 'commander';
 import { resolveSettings } from '../config.js';
 import { eventListener, notifyPass } from '../listeners.js';
 import { formatPassJson, formatPassText } from '../output/pass.js';
-import { outcomeFindings, runPass } from '../pass.js';
+import { errorMessage } from '../errors.js';
+import { outcomeFindings, runPass, type PassOptions } from '../pass.js';
 import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
@@ -49,7 +51,14 @@ export function registerRenew(program: Command, io: CliIo, setExit: (code: numbe
       'Find the opted-in Ingresses (kubernetes.io/tls-acme: "true" or certkeeper.dev/enabled: "true"), decide for each ' +
         'spec.tls Secret whether it must be issued or renewed, obtain certificates through HTTP-01 routed by your ingress ' +
         'controller, and write kubernetes.io/tls Secrets into each Ingress\'s namespace. Every decision is one line.\n\n' +
-        'Exit codes: 0 every certificate valid, 1 anything failed or was refused, 2 usage error.',
+        'A certificate the CA issued is kept in a Secret in certkeeper\'s namespace until its own Secret is written: when ' +
+        'that write is refused, the next attempt (after the backoff, or with --force) writes the kept certificate instead ' +
+        'of ordering again. SIGINT or SIGTERM stops the pass: nothing is ordered after it, orders under way are abandoned ' +
+        'before their certificate is issued, and what was left undone is listed.\n\n' +
+        'Exit codes: 0 every selected certificate is valid after the pass (with --dry-run: nothing would be refused); ' +
+        '1 anything failed or was refused, a certificate is missing, expired or does not cover its hosts (also while it ' +
+        'waits out a backoff: the output says when the next try is), or the pass stopped (API server unreachable, a ' +
+        'signal); 2 usage error.',
     )
     .addHelpText(
       'after',
@@ -66,16 +75,29 @@ export function registerRenew(program: Command, io: CliIo, setExit: (code: numbe
 
 export async function runRenew(flags: Record<string, unknown>, io: CliIo): Promise<number> {
   let runtime: KubeRuntime | undefined;
+  let signal: AbortSignal | undefined = io.signal;
   try {
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
     runtime = await createKubeRuntime(cfg, log);
-    const opts = passOptionsFrom(runtime.directoryUrl, cfg);
+    signal = io.signal ? AbortSignal.any([io.signal, runtime.lost]) : runtime.lost;
+    const opts: PassOptions = { ...passOptionsFrom(runtime.directoryUrl, cfg), signal };
     const result = await runPass(runtime.ports, opts);
-    await notifyPass({ result, findings: [...result.findings, ...outcomeFindings(result.outcomes)], now: runtime.clock() }, [eventListener(runtime.events)], log);
+    // A stopped pass already said why; Events about it would only wait for an API that may be gone.
+    if (!result.stopped) {
+      await notifyPass({ result, findings: [...result.findings, ...outcomeFindings(result.outcomes)], now: runtime.clock() }, [eventListener(runtime.events)], log);
+    }
     io.stdout(cfg.output === 'json' ? formatPassJson(result) : formatPassText(result));
-    return result.ok ? EXIT.ok : EXIT.failure;
+    if (result.stopped) {
+      const undone = result.outcomes.filter((o) => o.reason === 'PassStopped').map((o) => `${o.target.namespace}/${o.target.secretName}`);
+      io.stderr(`certkeeper: the pass stopped: ${result.stopped}; left undone: ${undone.length > 0 ? undone.join(', ') : 'nothing'}\n`);
+    }
+    return result.ok && (result.dryRun || result.allValid) ? EXIT.ok : EXIT.failure;
   } catch (e) {
+    if (signal?.aborted) {
+      io.stderr(`certkeeper: ${errorMessage(signal.reason)}: stopped before the pass began; nothing was ordered or written\n`);
+      return EXIT.failure;
+    }
     return reportError(io, e);
   } finally {
     await runtime?.close();

@@ -7,6 +7,7 @@ import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.
 import { CLUSTER_SETTINGS, SELECTION_SETTINGS } from './renew.js';
 
 const SERVICE_SETTINGS = [
+  'httpMaxConnections',
   'schedule',
   'timezone',
   'runOnStart',
@@ -34,7 +35,8 @@ export function registerRun(program: Command, io: CliIo, setExit: (code: number)
     .description(
       'Answer HTTP-01 challenges on --http-port from the challenge ConfigMap (every replica), run a pass on ' +
         '--schedule (only the leader of the certkeeper-leader Lease), send expiry alerts, and serve /healthz, ' +
-        '/readyz and /metrics on --admin-port. Stops cleanly on SIGTERM: the running pass finishes, the lead is handed over.',
+        '/readyz and /metrics on --admin-port. Stops within 10 s of SIGTERM: alert deliveries end at once (what they owed is ' +
+        'saved and sent after the restart), the running pass orders nothing more and is waited for up to 7 s, the lead is handed over.',
     )
     .addHelpText('after', '\nExample:\n  certkeeper run --schedule "7 * * * *" --email ops@example.com --directory production');
   addSettings(cmd, NAMES);
@@ -58,7 +60,7 @@ export async function runService(flags: Record<string, unknown>, io: CliIo): Pro
       if (io.signal?.aborted) resolve();
       io.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
-    log.info('stopping: finishing the running pass, handing over the lead');
+    log.info('stopping: ending alert deliveries, stopping the running pass, handing over the lead');
     await service.stop();
     return EXIT.ok;
   } catch (e) {

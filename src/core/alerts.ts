@@ -130,6 +130,9 @@ export const FINDING_ALERT_LEVELS: Partial<Record<FindingCode, AlertLevel>> = {
   DefaultCertificateInSecret: 'critical',
   KeyMismatch: 'critical',
   ServedCertificateUntrusted: 'critical',
+  // Issued and not served: RBAC, an admission webhook or a quota refuses the write, and that
+  // does not fix itself. The certificate is kept, so no order is burnt while a person fixes it.
+  SecretWriteFailed: 'critical',
   // Something certkeeper cannot fix or will not manage to renew; IssuanceFailing and the expiry
   // ladder escalate these in time. SecretMissing is a warning because a new Ingress has no Secret
   // until its first issuance succeeds.
@@ -412,6 +415,7 @@ const FINDING_SUMMARY: Partial<Record<FindingCode, string>> = {
   Http01Unreachable: 'HTTP-01 port 80 unreachable',
   Http01WrongResponse: 'HTTP-01 path does not reach certkeeper',
   Http01RedirectLoop: 'HTTP-01 path redirects in a loop',
+  SecretWriteFailed: 'issued certificate not written',
 };
 
 /**

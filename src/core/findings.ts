@@ -78,6 +78,7 @@ export const FINDINGS = {
   Http01Redirected: { severity: 'info', summary: 'the challenge path is redirected before reaching certkeeper' },
   // Issuance
   IssuanceFailed: { severity: 'error', summary: 'obtaining the certificate failed' },
+  SecretWriteFailed: { severity: 'error', summary: 'a certificate was issued but its Secret could not be written (it is kept and written at the next attempt)' },
   IssuanceBackoff: { severity: 'warning', summary: 'issuance is waiting out a backoff after failures' },
 } as const satisfies Record<string, { severity: Severity; summary: string }>;
 

@@ -5,7 +5,7 @@
 import type { CertInfo } from './cert.js';
 import { firstHit, REFUSAL_CHAIN, RENEWAL_CHAIN, type CheckInput, type IssueReason, type RefuseReason } from './checks.js';
 import { renewalPlan } from './renewal.js';
-import { readFailureRecord, viewSecret, type FailureRecord, type SecretObject } from './secret.js';
+import { ANNOTATION, readFailureRecord, TLS_SECRET_TYPE, viewSecret, type FailureRecord, type SecretObject } from './secret.js';
 import type { Target } from './targets.js';
 import { isoSeconds } from './time.js';
 
@@ -77,4 +77,36 @@ export function decide(input: PolicyInput): Decision {
     renewAt,
     existing: cert,
   };
+}
+
+/** A certificate issued earlier and kept because it could not be written (ports.ts StashedCertificate). */
+export interface KeptCertificate {
+  fullchainPem: string;
+  keyPem: string;
+  /** The hosts it was ordered for. */
+  hosts: readonly string[];
+  issuerUrl: string;
+}
+
+export type KeptVerdict = { use: true; info: CertInfo } | { use: false; reason: IssueReason; because: string };
+
+/**
+ * May a kept certificate be written instead of ordering a new one? Yes when the renewal chain,
+ * run on it as if it were the Secret, finds nothing to renew: it parses, its key matches, it is
+ * unexpired and not yet due, and it was issued for exactly these hosts by this CA. `--force` does
+ * not change that: a certificate issued and never written is new.
+ */
+export function judgeKept(input: { target: Target; kept: KeptCertificate; now: Date; issuerUrl: string; renewBeforeMs?: number }): KeptVerdict {
+  const { target, kept } = input;
+  const view = viewSecret({
+    metadata: { annotations: { [ANNOTATION.hosts]: kept.hosts.join(','), [ANNOTATION.issuer]: kept.issuerUrl } },
+    type: TLS_SECRET_TYPE,
+    stringData: { 'tls.crt': kept.fullchainPem, 'tls.key': kept.keyPem },
+  });
+  const checkInput: CheckInput = { subject: target, secret: view, now: input.now, issuerUrl: input.issuerUrl };
+  const renewBeforeMs = target.settings.renewBeforeMs ?? input.renewBeforeMs;
+  if (renewBeforeMs !== undefined) checkInput.renewBeforeMs = renewBeforeMs;
+  const due = firstHit(RENEWAL_CHAIN, checkInput);
+  if (due) return { use: false, reason: due.name, because: due.hit.because };
+  return { use: true, info: view.info as CertInfo };
 }

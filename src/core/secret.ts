@@ -16,6 +16,8 @@ export const ANNOTATION = {
   failures: 'certkeeper.dev/failures',
   retryAfter: 'certkeeper.dev/retry-after',
   lastError: 'certkeeper.dev/last-error',
+  /** `write` when the certificate was issued and its Secret could not be written (it is kept). */
+  failedStep: 'certkeeper.dev/failed-step',
 } as const;
 
 /** A Secret as the API returns it, reduced to what certkeeper reads and writes. */
@@ -112,6 +114,8 @@ export interface FailureRecord {
   failures: number;
   retryAfter: Date;
   lastError: string;
+  /** `write`: issued but not written (SecretWriteFailed); absent: obtaining it failed. */
+  step?: 'write';
 }
 
 /** Reads the failure record kept in annotations so backoff survives restarts. */
@@ -119,15 +123,19 @@ export function readFailureRecord(annotations: Record<string, string> | undefine
   const n = Number(annotations?.[ANNOTATION.failures] ?? '');
   const t = Date.parse(annotations?.[ANNOTATION.retryAfter] ?? '');
   if (!Number.isInteger(n) || n <= 0 || Number.isNaN(t)) return undefined;
-  return { failures: n, retryAfter: new Date(t), lastError: annotations?.[ANNOTATION.lastError] ?? '' };
+  const r: FailureRecord = { failures: n, retryAfter: new Date(t), lastError: annotations?.[ANNOTATION.lastError] ?? '' };
+  if (annotations?.[ANNOTATION.failedStep] === 'write') r.step = 'write';
+  return r;
 }
 
-export function failureAnnotations(r: FailureRecord): Record<string, string> {
+/** The record as a merge patch of annotations (null removes a step the last failure did not have). */
+export function failureAnnotations(r: FailureRecord): Record<string, string | null> {
   return {
     [ANNOTATION.failures]: String(r.failures),
     [ANNOTATION.retryAfter]: r.retryAfter.toISOString(),
     // Annotations are limited to 256 KiB in total; an error message needs a few hundred bytes.
     [ANNOTATION.lastError]: r.lastError.length > 500 ? `${r.lastError.slice(0, 497)}...` : r.lastError,
+    [ANNOTATION.failedStep]: r.step ?? null,
   };
 }
 
@@ -149,6 +157,7 @@ export function buildTlsSecret(namespace: string, name: string, cert: IssuedForS
   delete annotations[ANNOTATION.failures];
   delete annotations[ANNOTATION.retryAfter];
   delete annotations[ANNOTATION.lastError];
+  delete annotations[ANNOTATION.failedStep];
   Object.assign(annotations, {
     [ANNOTATION.hosts]: cert.hosts.join(','),
     [ANNOTATION.notAfter]: cert.notAfter.toISOString(),

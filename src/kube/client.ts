@@ -151,7 +151,7 @@ export function translateKubeError(e: unknown, r: RequestDescription, server?: s
   if (isAbort(e)) {
     return new ClusterError(
       `no answer from the Kubernetes API${server ? ` at ${server}` : ''} within ${attemptTimeoutMs !== undefined ? seconds(attemptTimeoutMs) : 'the deadline'} to ${what}`,
-      { ...r },
+      { ...r, unreachable: true },
       'the API server is overloaded or a proxy in between holds the connection; check the control plane\'s health (kubectl get --raw /readyz)',
       { cause: e },
     );
@@ -162,14 +162,22 @@ export function translateKubeError(e: unknown, r: RequestDescription, server?: s
     const reason = status.reason ?? (code === 401 ? 'Unauthorized' : undefined);
     const base: ConstructorParameters<typeof ClusterError>[1] = { ...r, status: code };
     if (reason) base.reason = reason;
+    // Still 503 after the retries: no apiserver behind the endpoint is serving. As good as unreachable.
+    if (code === 503) base.unreachable = true;
     const apiMessage = status.message ?? `HTTP ${code}`;
     if (code === 403) {
-      return new ClusterError(
-        `${code} forbidden: cannot ${r.verb} ${r.resource}${r.namespace ? ` in namespace ${r.namespace}` : ' cluster-wide'} (${apiMessage})`,
-        base,
-        `grant certkeeper's ServiceAccount "${r.verb}" on ${r.resource}${r.namespace ? ` in ${r.namespace}` : ''}; the chart's ClusterRole and Role list every rule certkeeper needs`,
-        { cause: e },
-      );
+      // One status code, three owners with three different fixes: RBAC, a validating admission
+      // webhook (relayed without a reason), and a ResourceQuota ("exceeded quota").
+      const where = r.namespace ? ` in ${r.namespace}` : '';
+      const webhook = /admission webhook "([^"]+)" denied the request/.exec(apiMessage)?.[1];
+      base.deniedBy = webhook !== undefined ? 'admission webhook' : /exceeded quota/.test(apiMessage) ? 'ResourceQuota' : 'RBAC';
+      const hint =
+        webhook !== undefined
+          ? `the admission webhook "${webhook}" refuses to let certkeeper ${r.verb} ${r.resource}${where}: change its policy to allow certkeeper's ServiceAccount`
+          : base.deniedBy === 'ResourceQuota'
+            ? `a ResourceQuota${where} allows no more ${r.resource}: raise it (kubectl -n ${r.namespace ?? 'NAMESPACE'} describe resourcequota) or delete ${r.resource} nobody uses`
+            : `grant certkeeper's ServiceAccount "${r.verb}" on ${r.resource}${where}; the chart's ClusterRole and Role list every rule certkeeper needs`;
+      return new ClusterError(`${code} forbidden: cannot ${r.verb} ${r.resource}${r.namespace ? ` in namespace ${r.namespace}` : ' cluster-wide'} (${apiMessage})`, base, hint, { cause: e });
     }
     if (code === 401) {
       return new ClusterError(`401 unauthorized: the API server rejected the credentials while trying to ${what}`, base, 'refresh the kubeconfig credentials (expired token?)', { cause: e });
@@ -186,7 +194,7 @@ export function translateKubeError(e: unknown, r: RequestDescription, server?: s
     const reason = /reason: (.*)$/.exec(err.message)?.[1] ?? err.message;
     return new ClusterError(
       `cannot reach the Kubernetes API${server ? ` at ${server}` : ''} to ${what}: ${reason}`,
-      { ...r },
+      { ...r, unreachable: true },
       'check the kubeconfig server address and that the cluster is reachable from here',
       { cause: e },
     );

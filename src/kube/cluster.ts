@@ -15,8 +15,12 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { TLS_SECRET_TYPE, type SecretObject } from '../core/secret.js';
-import type { ClusterError } from '../errors.js';
-import { kubeCall, listAllPages, PAGE_SIZE, statusCode, type CallOptions, type RetryPolicy } from './client.js';
+import { isApiUnreachable, type ClusterError } from '../errors.js';
+import { DEFAULT_RETRY, kubeCall, listAllPages, PAGE_SIZE, statusCode, type CallOptions, type RetryPolicy } from './client.js';
+
+/** After an unreachable API: how long later calls fail fast, and how long their one attempt may take. */
+const DEGRADED_FOR_MS = 30_000;
+const DEGRADED_ATTEMPT_MS = 2_000;
 
 const mergePatch = (options: ConfigurationOptions) => setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options);
 
@@ -46,6 +50,16 @@ function isOurSecret(sent: SecretObject, stored: SecretObject | undefined): stor
   );
 }
 
+/**
+ * JSON with object keys in one order: client-node's models serialise fields in their own order
+ * (backend before path), so the same spec read back is another string than the one sent.
+ */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+}
+
 /** client-node hands back typed models with Dates; the core reads plain JSON-shaped objects. */
 function plain<T>(obj: unknown): T {
   return JSON.parse(JSON.stringify(obj)) as T;
@@ -56,7 +70,9 @@ export class Kube {
   readonly networking: NetworkingV1Api;
   readonly coordination: CoordinationV1Api;
   readonly server: string;
-  private readonly retry: Partial<RetryPolicy>;
+  private readonly configured: Partial<RetryPolicy>;
+  /** Until then, the API was just found unreachable: calls get one short attempt (see `retry`). */
+  private degradedUntil = 0;
 
   constructor(
     readonly kc: KubeConfig,
@@ -66,7 +82,34 @@ export class Kube {
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.server = kc.getCurrentCluster()?.server ?? '(unknown server)';
-    this.retry = opts.retry ?? {};
+    this.configured = opts.retry ?? {};
+  }
+
+  /**
+   * The retry policy of the next call. Right after a call found the API unreachable (after its
+   * full retry budget), the calls that follow — a pass's cleanup, its lease release, Events — get
+   * one attempt of at most 2 s each: otherwise each would wait out another 10 s budget against an
+   * API that is gone, and a stopped pass would take a minute to exit. Any answer ends it.
+   */
+  private get retry(): Partial<RetryPolicy> {
+    if (Date.now() >= this.degradedUntil) return this.configured;
+    const short = Math.min(this.configured.attemptTimeoutMs ?? DEFAULT_RETRY.attemptTimeoutMs, DEGRADED_ATTEMPT_MS);
+    return { ...this.configured, attempts: 1, attemptTimeoutMs: short, minAttemptTimeoutMs: short, budgetMs: short };
+  }
+
+  /** Notes how a call ended, for `retry`. */
+  private observe<T>(p: Promise<T>): Promise<T> {
+    return p.then(
+      (v) => {
+        this.degradedUntil = 0;
+        return v;
+      },
+      (e: unknown) => {
+        if (isApiUnreachable(e)) this.degradedUntil = Date.now() + DEGRADED_FOR_MS;
+        else if (statusCode(e) !== undefined) this.degradedUntil = 0;
+        throw e;
+      },
+    );
   }
 
   /**
@@ -85,7 +128,14 @@ export class Kube {
     const r: { verb: string; resource: string; namespace?: string; name?: string } = { verb, resource };
     if (namespace) r.namespace = namespace;
     if (name) r.name = name;
-    return kubeCall(r, fn, this.server, { ...opts, policy: this.retry });
+    return this.observe(kubeCall(r, fn, this.server, { ...opts, policy: this.retry }));
+  }
+
+  private listPages<T>(
+    r: Parameters<typeof listAllPages<T>>[0],
+    page: Parameters<typeof listAllPages<T>>[1],
+  ): Promise<T[]> {
+    return this.observe(listAllPages<T>(r, page, this.server, this.retry));
   }
 
   /** A retried delete that finds nothing after an unanswered attempt: that attempt did it. */
@@ -95,14 +145,12 @@ export class Kube {
   // Ingresses ---------------------------------------------------------------------------------
 
   async listIngresses(namespace?: string): Promise<unknown[]> {
-    const items = await listAllPages<V1Ingress>(
+    const items = await this.listPages<V1Ingress>(
       namespace ? { verb: 'list', resource: 'ingresses', namespace } : { verb: 'list', resource: 'ingresses' },
       (cont, options) =>
         namespace
           ? this.networking.listNamespacedIngress({ namespace, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
           : this.networking.listIngressForAllNamespaces({ limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
-      this.server,
-      this.retry,
     );
     // The API omits apiVersion/kind on list items; the core recognises Ingresses by them.
     return items.map((i) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', ...plain<object>(i) }));
@@ -123,7 +171,7 @@ export class Kube {
         const ours =
           containsMap(stored.metadata?.labels, sent.metadata?.labels) &&
           containsMap(stored.metadata?.annotations, sent.metadata?.annotations) &&
-          JSON.stringify(plain(stored.spec)) === JSON.stringify(plain(sent.spec));
+          canonicalJson(plain(stored.spec)) === canonicalJson(plain(sent.spec));
         return ours ? stored : undefined;
       },
     });
@@ -142,11 +190,9 @@ export class Kube {
   }
 
   async listIngressNames(namespace: string, labelSelector: string): Promise<string[]> {
-    const items = await listAllPages<V1Ingress>(
+    const items = await this.listPages<V1Ingress>(
       { verb: 'list', resource: 'ingresses', namespace },
       (cont, options) => this.networking.listNamespacedIngress({ namespace, labelSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
-      this.server,
-      this.retry,
     );
     return items.map((i) => i.metadata?.name ?? '').filter(Boolean);
   }
@@ -160,14 +206,21 @@ export class Kube {
 
   /** Secrets matching a field selector, in one namespace or all, page by page. */
   async listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
-    const items = await listAllPages<V1Secret>(
+    const items = await this.listPages<V1Secret>(
       namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
       (cont, options) =>
         namespace
           ? this.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
           : this.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
-      this.server,
-      this.retry,
+    );
+    return items.map((s) => plain<SecretObject>(s));
+  }
+
+  /** The Secrets of one namespace carrying a label (certkeeper's own, in its namespace). */
+  async listSecretsLabelled(namespace: string, labelSelector: string): Promise<SecretObject[]> {
+    const items = await this.listPages<V1Secret>(
+      { verb: 'list', resource: 'secrets', namespace },
+      (cont, options) => this.core.listNamespacedSecret({ namespace, labelSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
     );
     return items.map((s) => plain<SecretObject>(s));
   }

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ClusterError, errorMessage } from '../errors.js';
+import { ClusterError, errorMessage, isApiUnreachable } from '../errors.js';
 import type { HeldLock, PassLockPort } from '../ports.js';
 import { statusCode } from './client.js';
 import type { Kube } from './cluster.js';
@@ -127,10 +127,11 @@ export class PassLease implements PassLockPort {
     this.lock = new LeaseLock(kube, opts, log);
   }
 
-  async acquire(): Promise<HeldLock> {
+  async acquire(signal?: AbortSignal): Promise<HeldLock> {
     const deadline = Date.now() + this.opts.waitMs;
     let announced = false;
     for (;;) {
+      signal?.throwIfAborted();
       const r = await this.lock.tryTake();
       if (r.kind !== 'held') break;
       if (Date.now() >= deadline) {
@@ -147,7 +148,7 @@ export class PassLease implements PassLockPort {
         this.log.info({ holder: r.holder, since: r.since?.toISOString() }, 'another pass is running; waiting for it to finish');
         announced = true;
       }
-      await sleep(this.opts.pollMs ?? 1000);
+      await sleep(this.opts.pollMs ?? 1000, undefined, signal ? { signal } : undefined).catch(() => undefined);
     }
     return this.hold();
   }
@@ -187,7 +188,9 @@ export class PassLease implements PassLockPort {
           const r = await this.lock.read();
           if (r.kind === 'held') lose(r.holder);
         } catch (e) {
-          // Unreadable is not lost: the order's own API calls fail soon enough if the API is down.
+          // No answer at all (after the adapter's retries): the pass must stop, not order blind.
+          if (isApiUnreachable(e)) throw e;
+          // Refused or odd answers are not a lost lease: the order's own calls tell soon enough.
           this.log.warn({ err: errorMessage(e) }, 'could not read the pass lease before an order');
         }
         return !lost.signal.aborted;

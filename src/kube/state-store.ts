@@ -29,9 +29,9 @@ export class ConfigMapState {
     for (const [k, v] of Object.entries(await this.readAll())) {
       if (!k.startsWith('failure.')) continue;
       try {
-        const r = JSON.parse(v) as { failures: number; retryAfter: string; lastError?: string };
+        const r = JSON.parse(v) as { failures: number; retryAfter: string; lastError?: string; step?: string };
         if (Number.isInteger(r.failures) && !Number.isNaN(Date.parse(r.retryAfter))) {
-          out.set(k, { failures: r.failures, retryAfter: new Date(r.retryAfter), lastError: r.lastError ?? '' });
+          out.set(k, { failures: r.failures, retryAfter: new Date(r.retryAfter), lastError: r.lastError ?? '', ...(r.step === 'write' ? { step: 'write' as const } : {}) });
         }
       } catch {
         // A damaged record only loses its backoff.

@@ -42,6 +42,16 @@ export function formatPassText(result: PassResult): string {
   if (result.findings.length > 0) {
     lines.push('', formatFindingsText(result.findings).trimEnd());
   }
+  const invalid = result.dryRun ? [] : result.outcomes.filter((o) => o.valid === false);
+  if (invalid.length > 0) {
+    // What makes the exit code 1 even when nothing "failed" this time: a Target waiting out its backoff.
+    const line = (o: TargetOutcome) => {
+      const next = o.failure && o.failure.retryAfter > result.finishedAt ? `; next try at ${isoSeconds(o.failure.retryAfter)} (or now with --force)` : '';
+      return `  ${o.target.namespace}/${o.target.secretName} (${o.reason}${next})`;
+    };
+    lines.push('', `not valid after this pass (${invalid.length}):`, ...invalid.map(line));
+  }
+  if (result.stopped) lines.push('', `the pass stopped before it was done: ${result.stopped}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -62,6 +72,7 @@ function outcomeJson(o: TargetOutcome): Record<string, unknown> {
   if (o.issuer) j.issuer = o.issuer;
   if (o.problem) j.problem = o.problem;
   if (o.failure) j.failure = { failures: o.failure.failures, retryAfter: o.failure.retryAfter.toISOString(), lastError: o.failure.lastError };
+  if (o.valid !== undefined) j.valid = o.valid;
   return j;
 }
 
@@ -77,7 +88,10 @@ export function formatPassJson(result: PassResult): string {
       dryRun: result.dryRun,
       startedAt: result.startedAt.toISOString(),
       finishedAt: result.finishedAt.toISOString(),
+      allValid: result.allValid,
+      ...(result.stopped !== undefined ? { stopped: result.stopped } : {}),
       ordersPlaced: result.ordersPlaced,
+      certificatesIssued: result.certificatesIssued,
       secretsWritten: result.secretsWritten,
       garbageCollected: result.garbageCollected,
       certificates: result.outcomes.map(outcomeJson),

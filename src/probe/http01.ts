@@ -27,6 +27,8 @@ export interface Http01ProbeOptions {
   expectedBody: string;
   /** Deadline of each request (connect, headers and body). */
   timeoutMs: number;
+  /** Ends a request in flight (a pass told to stop must not wait out a slow controller). */
+  signal?: AbortSignal;
   /** Redirects followed before giving up; Let's Encrypt's limit is 10. */
   maxRedirects?: number;
   /**
@@ -118,7 +120,7 @@ function header(res: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function fetchOnce(url: URL, dest: Destination, timeoutMs: number): Promise<Http01Hop> {
+function fetchOnce(url: URL, dest: Destination, timeoutMs: number, signal?: AbortSignal): Promise<Http01Hop> {
   const connectedTo = dest.host.includes(':') ? `[${dest.host}]:${dest.port}` : `${dest.host}:${dest.port}`;
   const hop: Http01Hop = { url: url.href, connectedTo };
   return new Promise((resolve) => {
@@ -133,12 +135,19 @@ function fetchOnce(url: URL, dest: Destination, timeoutMs: number): Promise<Http
       if (hop.status !== undefined) hop.body = Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8');
       else if (error) hop.error = error;
       req?.destroy();
+      signal?.removeEventListener('abort', onAbort);
       resolve(hop);
     };
+    const onAbort = (): void => done({ code: 'ABORTED', message: `stopped while waiting for ${connectedTo} to answer` });
     const timer = setTimeout(
       () => done({ code: 'ETIMEDOUT', message: `timed out after ${timeoutMs} ms waiting for ${connectedTo} to answer` }),
       timeoutMs,
     );
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
     const hostname = bareHostname(url);
     const common = {
       host: dest.host,
@@ -204,7 +213,7 @@ export async function probeHttp01(options: Http01ProbeOptions): Promise<Http01Pr
       hops.push({ url: url.href, connectedTo: '(unresolved)', error: { code: errorCode(e), message: errorMessage(e) } });
       return result('Unreachable');
     }
-    const hop = await fetchOnce(url, dest, options.timeoutMs);
+    const hop = await fetchOnce(url, dest, options.timeoutMs, options.signal);
     hops.push(hop);
     if (hop.status === undefined) return result('Unreachable');
     if (REDIRECT_STATUSES.has(hop.status)) {

@@ -1,6 +1,7 @@
 // The one loop that waits until challenge URLs reach certkeeper through the controller. The
 // pre-order self-check and `check --probe` both use it, so they stop for the same reasons: every
 // host answered, a failure that waiting cannot change, or the deadline.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mapBounded } from '../bounded.js';
 import { probeHttp01, type Http01ProbeOptions, type Http01ProbeResult } from './http01.js';
 
@@ -25,6 +26,8 @@ export interface ReachOptions {
   concurrency?: number;
   /** Told how many requests each round made (`check` reports the count). */
   onRound?: (requests: number) => void;
+  /** Stops between rounds: throws the signal's reason (a pass that was told to stop). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -42,11 +45,13 @@ export async function waitUntilReachable(items: readonly ReachItem[], opts: Reac
   const pending = new Map(items.map((i) => [i.host, i]));
   const deadline = Date.now() + opts.waitMs;
   while (pending.size > 0) {
+    opts.signal?.throwIfAborted();
     const round = [...pending.values()];
     const results = await mapBounded(round, opts.concurrency ?? 20, (i) => {
       const o: Http01ProbeOptions = { host: i.host, token: i.token, expectedBody: i.expectedBody, timeoutMs: opts.requestTimeoutMs };
       if (i.address) o.address = i.address;
       if (i.ports) o.ports = i.ports;
+      if (opts.signal) o.signal = opts.signal;
       return probeHttp01(o);
     });
     opts.onRound?.(round.length);
@@ -57,7 +62,7 @@ export async function waitUntilReachable(items: readonly ReachItem[], opts: Reac
     });
     const left = deadline - Date.now();
     if (pending.size === 0 || left <= 0) break;
-    await new Promise((r) => setTimeout(r, Math.min(opts.intervalMs ?? 500, left)));
+    await sleep(Math.min(opts.intervalMs ?? 500, left), undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => undefined);
   }
   return last;
 }

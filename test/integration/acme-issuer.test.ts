@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID, X509Certificate } from 'node:crypto';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAccountStore } from '../../src/acme/account-file-store.js';
 import { AcmeIssuer, FetchWatch } from '../../src/acme/issuer.js';
@@ -145,6 +146,38 @@ describe('AcmeIssuer against Pebble', () => {
     expect(err).toBeInstanceOf(AcmeError);
     expect((err as AcmeError).problem).toMatchObject({ type: 'unauthorized', host });
     expect((err as AcmeError).message).toContain(host);
+  });
+
+  it('deactivates the pending authorizations of an order it gives up (RFC 8555 §7.5.2)', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
+    const hosts = [name('x'), name('y')];
+    const err = await issuer(accountDir, { log })
+      .issue({ hosts, keyType: 'ecdsa-p256', beforeValidation: () => Promise.reject(new Error('the order\'s tokens do not reach certkeeper')) })
+      .then(() => undefined, (e: unknown) => e);
+    expect((err as Error).message).toBe('the order\'s tokens do not reach certkeeper');
+    const orderUrl = lines.map((l) => JSON.parse(l) as { msg: string; order?: string }).find((l) => l.msg === 'order created')?.order as string;
+    const account = (await new FileAccountStore(accountDir, pebble.directoryUrl).load()) as { keyPem: string; url: string };
+    const order = await pebble.readOrder(orderUrl, account);
+    expect(order.authorizations).toHaveLength(2);
+    for (const url of order.authorizations ?? []) expect((await pebble.readResource(url, account)).status).toBe('deactivated');
+    expect(lines.some((l) => l.includes('deactivated the pending authorizations of an abandoned order'))).toBe(true);
+    expect(store.size).toBe(0);
+  });
+
+  it('issues nothing when told to stop right before finalizing: the order stays ready, its validated authorizations stay valid', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) });
+    const err = await issuer(accountDir, { log })
+      .issue({ hosts: [name('f')], keyType: 'ecdsa-p256', beforeFinalize: () => Promise.reject(new Error('the pass lost its lease')) })
+      .then(() => undefined, (e: unknown) => e);
+    expect((err as Error).message).toBe('the pass lost its lease');
+    const orderUrl = lines.map((l) => JSON.parse(l) as { msg: string; order?: string }).find((l) => l.msg === 'order created')?.order as string;
+    const account = (await new FileAccountStore(accountDir, pebble.directoryUrl).load()) as { keyPem: string; url: string };
+    const order = await pebble.readOrder(orderUrl, account);
+    expect(order.status).toBe('ready');
+    expect(order.certificate).toBeUndefined();
+    for (const url of order.authorizations ?? []) expect((await pebble.readResource(url, account)).status).toBe('valid');
   });
 
   it('reports an unreachable CA with its URL and the socket error', async () => {

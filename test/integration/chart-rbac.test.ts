@@ -189,6 +189,9 @@ describe('rbac.scope=namespaces with one namespace', () => {
       'delete ingresses certkeeper',
       'list ingresses certkeeper',
       'create secrets certkeeper',
+      // The issued certificate is kept until written: listed once per pass, deleted once written.
+      'list secrets certkeeper',
+      'delete secrets certkeeper',
       'watch configmaps certkeeper',
       'patch configmaps certkeeper',
       'create leases certkeeper',
@@ -245,8 +248,10 @@ describe('rbac.scope=cluster', () => {
     expect(out).toContain('"pass finished"');
     expect(proxy.decisions.filter((d) => !d.allowed).map(describeDecision)).toEqual([]);
     expect(secretIssued('blog-c', 'news-tls')).toBe(true);
-    // Lists are cluster-wide in this scope.
-    expect(uniq(proxy.decisions.map(describeDecision))).toEqual(expect.arrayContaining(['list ingresses (cluster)', 'list secrets (cluster)', 'list secrets (cluster) by name']));
+    // Lists are cluster-wide in this scope; the kept certificate is written and deleted in certkeeper's namespace.
+    expect(uniq(proxy.decisions.map(describeDecision))).toEqual(
+      expect.arrayContaining(['list ingresses (cluster)', 'list secrets (cluster)', 'list secrets (cluster) by name', 'create secrets certkeeper', 'delete secrets certkeeper']),
+    );
 
     const check = await runCertkeeper(['check', '--kubeconfig', kubeconfig, '--namespace', 'shop-c', '-o', 'json'], { env: rendered.env.run ?? {} });
     const findings = (JSON.parse(check.stdout) as { findings: { code: string; message: string }[] }).findings;

@@ -151,6 +151,27 @@ describe('reads', () => {
       await outage.end();
     }
   });
+
+  it('after a call found the API unreachable, the next calls get one short attempt, until an answer comes', async () => {
+    const k = new Kube(api.kubeConfig(), { retry: { ...RETRY, attemptTimeoutMs: 3_000, budgetMs: 3_000 } });
+    api.faults.add({ verb: 'get', resource: 'secrets', fault: { type: 'hang' } });
+    // The first call spends its budget (an attempt of 3 s) and finds the API gone.
+    const first = await failure(k.getSecret('shop', 'gone-1'));
+    expect(first.request.unreachable).toBe(true);
+    // The next ones, a stopped pass's cleanup, get one attempt of at most 2 s each.
+    const started = performance.now();
+    const second = await failure(k.getSecret('shop', 'gone-2'));
+    expect(performance.now() - started).toBeLessThan(2_900);
+    expect(second.message).toMatch(/within 2(\.0)? s to get secret shop\/gone-2$/);
+    expect(requestsTo('get', 'gone-2')).toHaveLength(1);
+    // An answer (here a 404) ends it: the full policy is back.
+    await api.faults.clear();
+    expect(await k.getSecret('shop', 'gone-3')).toBeUndefined();
+    api.faults.add({ verb: 'get', resource: 'secrets', name: 'flaky', fault: { type: 'drop' }, count: 1 });
+    api.create(tlsSecret('flaky'));
+    expect((await k.getSecret('shop', 'flaky'))?.metadata.name).toBe('flaky');
+    expect(requestsTo('get', 'flaky')).toHaveLength(2);
+  });
 });
 
 describe('writes', () => {
@@ -161,6 +182,22 @@ describe('writes', () => {
     expect(written.metadata.resourceVersion).toBe(api.get<V1Secret>('secrets', 'shop', 'new-tls')?.metadata?.resourceVersion);
     // The create went through once, the retry met it (409), one read confirmed it was ours.
     expect(api.requests.filter((r) => r.resource === 'secrets').map((r) => `${r.verb} ${r.status}`)).toEqual(['create 0', 'create 409', 'get 200']);
+  });
+
+  it('a solver Ingress create whose answer was lost is our own on the retry, whatever order the API lists its fields in', async () => {
+    api.ensureNamespace('certkeeper');
+    api.faults.add({ verb: 'create', resource: 'ingresses', fault: { type: 'drop', when: 'after' }, count: 1 });
+    const body = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'certkeeper-solver-lost', namespace: 'certkeeper', labels: { 'certkeeper.dev/solver': 'true' }, annotations: { 'certkeeper.dev/for': 'shop/web-tls' } },
+      // As the solver route writes it: path and pathType before backend, which the API's typed model reverses.
+      spec: { ingressClassName: 'nginx', rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/.well-known/acme-challenge/', pathType: 'Prefix', backend: { service: { name: 'certkeeper', port: { number: 80 } } } }] } }] },
+    };
+    await kube.createIngress('certkeeper', body);
+    // The first answer was lost on the wire (no status); the retry's AlreadyExists is recognised as ours.
+    expect(api.requests.filter((r) => r.verb === 'create' && r.resource === 'ingresses').map((r) => r.status)).toEqual([0, 409]);
+    expect(await kube.listIngressNames('certkeeper', 'certkeeper.dev/solver=true')).toContain('certkeeper-solver-lost');
   });
 
   it('someone else\'s Secret of that name is still AlreadyExists after a lost answer', async () => {

@@ -1,5 +1,6 @@
 // `certkeeper renew` as a real process against Pebble and the in-process Kubernetes API.
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,18 +196,108 @@ describe('certkeeper renew', () => {
     expect(env.api.get(SECRETS, 'plan', 'web-tls')).toBeUndefined();
   });
 
-  it('names the verb, resource and namespace when RBAC forbids writing the Secret', async () => {
+  it('keeps a certificate whose Secret RBAC refuses, backs off, and writes that same certificate once allowed: one order', async () => {
     env.api.ensureNamespace('locked');
     env.api.create(ingress('locked', 'web', 'web-tls', [host('locked')]));
+    const kept = () => env.api.list<{ type: string; metadata: { annotations: Record<string, string> }; data: Record<string, string> }>(SECRETS, 'certkeeper', { labelSelector: 'certkeeper.dev/issued-certificate=true' });
     const undo = env.api.denyAlways({ verb: 'create', resource: 'secrets', namespace: 'locked' });
+    let stashedSerial: string;
     try {
       const r = await env.renew(['--namespace', 'locked', '-o', 'text']);
       expect(r.code).toBe(1);
       expect(r.stdout).toContain('403 forbidden: cannot create secrets in namespace locked');
       expect(r.stdout).toMatch(/hint: grant certkeeper's ServiceAccount "create" on secrets in locked/);
+      // The verb, the status and who refused, and where the certificate waits.
+      expect(r.stdout).toMatch(/SecretWriteFailed/);
+      expect(r.stdout).toContain('create secrets → 403 Forbidden, refused by RBAC');
+      expect(r.stdout).toMatch(/the certificate is kept in certkeeper's namespace and written at the next attempt \(\d{4}-.*, attempt 2\) without a new order/);
+      const stash = kept();
+      expect(stash).toHaveLength(1);
+      expect(stash[0]?.type).toBe('certkeeper.dev/issued-certificate');
+      expect(stash[0]?.metadata.annotations['certkeeper.dev/target']).toBe('locked/web-tls');
+      stashedSerial = parseCertificate(decode(stash[0] as never, 'tls.crt')).serial;
+      // The key is in the stash Secret, never in the output.
+      expect(r.stdout + r.stderr).not.toContain('PRIVATE KEY');
+      expect(r.stdout + r.stderr).not.toContain(decode(stash[0] as never, 'tls.key').split('\n')[1]);
+
+      // Within the backoff: no order, no write, exit 1 because there is no valid certificate, and
+      // the output says when the next try is.
+      env.api.resetRequests();
+      const waiting = await env.renew(['--namespace', 'locked', '-o', 'text']);
+      expect(waiting.code).toBe(1);
+      expect(waiting.stdout).toMatch(/ s, 0 orders, 0 Secret writes\)/);
+      expect(waiting.stdout).toMatch(/not valid after this pass \(1\):\n {2}locked\/web-tls \(InBackoff; next try at \d{4}-\d\d-\d\dT[\d:]+Z \(or now with --force\)\)/);
+      expect(env.api.requests.filter((q) => q.resource === 'secrets' && q.namespace === 'locked' && q.method !== 'GET')).toEqual([]);
     } finally {
       undo();
     }
+    // The write is allowed again: --force writes the kept certificate instead of ordering a new one.
+    const fixed = await env.renew(['--namespace', 'locked', '--force']);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(fixed.json).toMatchObject({ ok: true, allValid: true, ordersPlaced: 0, certificatesIssued: 0, secretsWritten: 1 });
+    expect(fixed.json?.certificates[0]?.message).toMatch(/from the certificate kept since \d{4}-.* \(no new order\)/);
+    expect(parseCertificate(decode(env.api.get(SECRETS, 'locked', 'web-tls'), 'tls.crt')).serial).toBe(stashedSerial);
+    expect(kept()).toEqual([]);
+    const state = env.api.get<{ data?: Record<string, string> }>(CONFIGMAPS, 'certkeeper', 'certkeeper-state');
+    expect(state?.data?.['failure.locked.web-tls']).toBeUndefined();
+  });
+
+  it('writes a forced renewal whose write was refused once allowed, although the old certificate is still valid', async () => {
+    env.api.ensureNamespace('rotate');
+    env.api.create(ingress('rotate', 'web', 'web-tls', [host('rotate')]));
+    expect((await env.renew(['--namespace', 'rotate'])).code).toBe(0);
+    const serial = () => parseCertificate(decode(env.api.get(SECRETS, 'rotate', 'web-tls'), 'tls.crt')).serial;
+    const old = serial();
+    // A key rotation (--force) whose write an admission webhook refuses.
+    const rule = env.api.faults.add({ verb: 'update', resource: 'secrets', namespace: 'rotate', fault: { type: 'admission', webhook: 'freeze.example', message: 'change freeze' } });
+    let forced;
+    try {
+      forced = await env.renew(['--namespace', 'rotate', '--force']);
+    } finally {
+      rule.remove();
+    }
+    expect(forced.json?.certificates[0]).toMatchObject({ result: 'failed', reason: 'SecretWriteFailed' });
+    expect(serial()).toBe(old);
+    // After the backoff the old certificate is still up to date, yet the newer one is written.
+    const later = await env.renew(['--namespace', 'rotate', '--clock-offset', '61m']);
+    expect(later.code, later.stderr).toBe(0);
+    expect(later.json).toMatchObject({ ordersPlaced: 0, secretsWritten: 1 });
+    expect(later.json?.certificates[0]).toMatchObject({ result: 'renewed', reason: 'Forced' });
+    expect(serial()).not.toBe(old);
+    expect(env.api.list(SECRETS, 'certkeeper', { labelSelector: 'certkeeper.dev/issued-certificate=true' })).toEqual([]);
+  });
+
+  it('stops on SIGTERM during the self-check: nothing ordered, route and token removed, what was left undone said', async () => {
+    env.api.ensureNamespace('sig');
+    for (const n of ['a', 'b']) env.api.create(ingress('sig', n, `${n}-tls`, [host(`sig-${n}`)]));
+    // A controller that accepts connections and never answers: the self-check would wait 60 s.
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => void accepted.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const running = env.startRenew(['--namespace', 'sig', '--concurrency', '1', '--self-check-address', `127.0.0.1:${port}`, '--self-check-timeout', '60s']);
+      const deadline = Date.now() + 30_000;
+      while (accepted.length === 0 && Date.now() < deadline && running.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      expect(accepted.length).toBeGreaterThan(0);
+      const signalled = Date.now();
+      running.kill('SIGTERM');
+      const r = await running.result;
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.json?.ordersPlaced).toBe(0);
+      expect(r.json?.stopped).toBe('received SIGTERM');
+      expect(r.json?.certificates.map((c) => c.reason)).toEqual(['PassStopped', 'PassStopped']);
+      expect(r.stderr).toContain('certkeeper: the pass stopped: received SIGTERM; left undone: sig/a-tls, sig/b-tls');
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+    expect(env.api.list(INGRESSES, 'certkeeper')).toEqual([]);
+    const cm = env.api.get(CONFIGMAPS, 'certkeeper', 'certkeeper-challenges') as { data?: Record<string, string> } | undefined;
+    expect(Object.keys(cm?.data ?? {})).toEqual([]);
+    // The lease is handed back, so the next pass need not wait for it to expire.
+    expect(env.api.get<{ spec: { holderIdentity?: string } }>({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases' }, 'certkeeper', 'certkeeper-pass')?.spec.holderIdentity ?? '').toBe('');
   });
 
   it('says there is no kubeconfig, instead of failing to connect to localhost:8080', async () => {

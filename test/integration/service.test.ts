@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -297,6 +297,33 @@ describe('certkeeper run', () => {
       await writeFile(join(dir, 'clock'), '0s');
       await stop(svc);
     });
+  });
+
+  it('sums unknown challenge tokens up in one line, caps connections with --http-max-connections, and exits within 10 s of SIGTERM', async () => {
+    const svc = await startService('responder', ['--leader-election', 'false', '--namespace', 'nothing-here', '--http-max-connections', '2'], { httpPort: 0 });
+    for (let i = 0; i < 5; i++) expect((await httpGet(svc.challengePort, `/.well-known/acme-challenge/unknown${i}`)).status).toBe(404);
+    // Two idle connections fill the cap; a third is closed unanswered.
+    const opened = (): Promise<Socket> =>
+      new Promise((resolve) => {
+        const sock = connect(svc.challengePort, '127.0.0.1', () => resolve(sock));
+      });
+    const held = [await opened(), await opened()];
+    const extra = await opened();
+    const got = await new Promise<string>((resolve) => {
+      let data = '';
+      extra.on('data', (c: Buffer) => (data += c.toString('latin1')));
+      extra.on('error', () => undefined);
+      extra.on('close', () => resolve(data));
+    });
+    expect(got).toBe('');
+    for (const sock of held) sock.destroy();
+    const signalled = Date.now();
+    await stop(svc);
+    expect(await svc.exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    // No line per unknown token: one summary, written at shutdown for the partial interval.
+    const lines = svc.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => String(l['msg']).includes('unknown'))).toEqual([expect.objectContaining({ unknownTokenRequests: 5, msg: expect.stringMatching(/^5 requests for unknown tokens in the last \d+ s from 1 address/) })]);
   });
 
   it('refuses a schedule too sparse for the shortest certificates, with the reason', async () => {

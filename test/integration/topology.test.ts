@@ -172,9 +172,10 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
     try {
       const r = await env.renew(['--ingress', 'loop/web', '--self-check-timeout', '1s', '--self-check-https-port', String(controller.httpsPort), '-o', 'json']);
       expect(r.code, r.stderr).toBe(1);
-      expect(r.json?.ordersPlaced).toBe(1);
+      // The route is proven with a probe token before the CA is asked: no order at all.
+      expect(r.json?.ordersPlaced).toBe(0);
       expect(r.json?.certificates[0]).toMatchObject({ result: 'failed', reason: 'IssuanceFailed' });
-      expect(r.json?.certificates[0]?.message).toMatch(/self-check failed.*no authorization was spent/);
+      expect(r.json?.certificates[0]?.message).toMatch(/self-check failed.*no order was placed and no authorization was spent/);
       expect(r.json?.certificates[0]?.message).toContain(h);
       // The self-check followed http → 308 https → 308 http and recognised the loop; the finding
       // with its fix is in the pass output, and the CA was never asked.
@@ -290,11 +291,15 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
     }
     expect(stolen).toBe(true);
     expect(r.code, r.stderr).toBe(1);
-    // The order under way finishes; no other order starts.
+    // No other order starts, and the order under way is abandoned before its certificate is
+    // issued: the pass that holds the lease now decides for that Target too (no duplicate).
     expect(r.json?.ordersPlaced).toBe(1);
+    expect(r.json?.certificatesIssued).toBe(0);
     const lost = r.json?.certificates.filter((c) => c.reason === 'PassLeaseLost') ?? [];
-    expect(lost).toHaveLength(2);
+    expect(lost).toHaveLength(3);
+    expect(lost.map((c) => c.message.split(':')[0]).sort()).toEqual(['abandoned before the certificate was issued', 'not ordered', 'not ordered']);
     expect(lost[0]?.message).toMatch(/lost the certkeeper-pass Lease to another pass/);
+    expect(hosts.map((_, i) => env.api.get(SECRETS, 'stolen', `web-${i}-tls`))).toEqual([undefined, undefined, undefined]);
     expect(r.stderr).toMatch(/lost the pass lease to another holder/);
     // The other pass's lease is not released by the one that lost it.
     expect(holder).toBe('the-other-pass');
@@ -336,6 +341,8 @@ describe('bare-metal NodePort controller: nothing answers on port 80', () => {
 
     const r = await env.renew(['--ingress', 'metal/web', '--self-check-timeout', '1s']);
     expect(r.code, r.stderr).toBe(1);
+    // The probe token did not come back through port 80, so the CA was never asked.
+    expect(r.json?.ordersPlaced).toBe(0);
     const cert = r.json?.certificates[0];
     expect(cert).toMatchObject({ namespace: 'metal', secretName: 'web-tls', result: 'failed', reason: 'IssuanceFailed' });
     expect(cert?.message).toMatch(/self-check failed: the challenge path does not reach certkeeper for .*Unreachable.*no authorization was spent/);

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeApi, type KubeApi } from './kube-api/index.js';
-import { startPebble, type Pebble } from './pebble.js';
+import { startPebble, type Pebble, type PebbleOptions } from './pebble.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { CLI, runCertkeeper, type CliResult } from './cli.js';
 import { startFakeController, type FakeController, type FakeControllerOptions } from './fake-controller.js';
@@ -66,14 +66,31 @@ export interface ClusterEnvOptions {
    * 'gateway' (that mode needs them), off otherwise, as on a cluster without the CRDs.
    */
   gatewayApi?: boolean;
+  /** Pebble settings on top of the world's own (e.g. nonceRejectPercent). */
+  pebble?: Pick<PebbleOptions, 'nonceRejectPercent' | 'version'>;
 }
 
 export interface RenewJson {
   ok: boolean;
+  allValid: boolean;
+  stopped?: string;
   ordersPlaced: number;
+  certificatesIssued: number;
   secretsWritten: number;
   garbageCollected: string[];
-  certificates: { namespace: string; secretName: string; hosts: string[]; result: string; reason: string; message: string; hint?: string; serial?: string; notAfter?: string }[];
+  certificates: {
+    namespace: string;
+    secretName: string;
+    hosts: string[];
+    result: string;
+    reason: string;
+    message: string;
+    hint?: string;
+    serial?: string;
+    notAfter?: string;
+    valid?: boolean;
+    failure?: { failures: number; retryAfter: string; lastError: string };
+  }[];
   findings: { code: string; severity: string; host?: string; message: string; hint: string; object: { kind: string; namespace?: string; name: string } }[];
 }
 
@@ -182,6 +199,7 @@ export async function startClusterEnv(options: ClusterEnvOptions = {}): Promise<
     // Pebble reuses half of its valid authorizations by default; tests that act in the middle of
     // an order (onValidation) need every order to be validated.
     env: { PEBBLE_AUTHZREUSE: '0' },
+    ...options.pebble,
   }).catch(undo);
   const proxy = await startTcpProxy(Number(new URL(pebble.directoryUrl).port));
   const directoryUrl = `https://127.0.0.1:${proxy.port}/dir`;

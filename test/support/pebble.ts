@@ -87,6 +87,8 @@ export interface PebbleOrder {
   replaces?: string;
   certificate?: string;
   error?: { type: string; detail: string };
+  /** Authorization URLs (RFC 8555 §7.1.3). */
+  authorizations?: string[];
 }
 
 export interface Pebble {
@@ -118,6 +120,8 @@ export interface Pebble {
    * This is where `profile` and `replaces` are visible: Pebble's log names neither.
    */
   readOrder(orderUrl: string, account: { keyPem: string; url: string }): Promise<PebbleOrder>;
+  /** Any account resource (an authorization, a challenge) by POST-as-GET, as JSON. */
+  readResource(url: string, account: { keyPem: string; url: string }): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
   /** Kills Pebble at once, as a crash or a network cut would. */
   kill(): void;
@@ -342,6 +346,11 @@ export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
         const r = await postAsGet(directoryUrl, certPem, orderUrl, account);
         if (r.status !== 200) throw new Error(`POST-as-GET ${orderUrl} answered ${r.status}: ${r.body}`);
         return JSON.parse(r.body) as PebbleOrder;
+      },
+      readResource: async (url, account) => {
+        const r = await postAsGet(directoryUrl, certPem, url, account);
+        if (r.status !== 200) throw new Error(`POST-as-GET ${url} answered ${r.status}: ${r.body}`);
+        return JSON.parse(r.body) as Record<string, unknown>;
       },
       output: () => out,
       kill: () => {

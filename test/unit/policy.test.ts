@@ -1,7 +1,7 @@
 // decide(): one row per reason it can give. Pure, fixed clock, real certificates from a test CA.
 import { describe, expect, it } from 'vitest';
 import { auditSecret } from '../../src/core/checks.js';
-import { decide, type Decision, type PolicyInput } from '../../src/core/policy.js';
+import { decide, judgeKept, type Decision, type PolicyInput } from '../../src/core/policy.js';
 import type { SecretObject } from '../../src/core/secret.js';
 import type { Target } from '../../src/core/targets.js';
 import { createCA, createCert, generateTestKey, ingressNginxFakeCertificate, tlsSecret, type TestCert, type TlsSecretSpec } from '../support/certs.js';
@@ -121,5 +121,32 @@ describe('renew and check cannot disagree about one Secret', () => {
     const findings = auditSecret(target, secret, { now: NOW }).filter((f) => f.code !== 'SelfSignedCertificate' && f.code !== 'ChainIncomplete');
     if (d.action === 'issue') expect(findings.length, `renew issues (${d.reason}) but check finds nothing`).toBeGreaterThan(0);
     else expect(findings.map((f) => f.code), `renew skips (${d.reason}) but check reports problems`).toEqual([]);
+  });
+});
+
+describe('judgeKept: may a certificate issued earlier be written instead of ordering?', () => {
+  const kept = (o: { cert?: TestCert; key?: string; hosts?: string[]; issuerUrl?: string } = {}) => {
+    const c = o.cert ?? leaf({ from: -HOUR, to: 90 * DAY });
+    return { fullchainPem: c.chain, keyPem: o.key ?? c.key, hosts: o.hosts ?? HOSTS, issuerUrl: o.issuerUrl ?? PRODUCTION };
+  };
+  type KeptRow = [why: string, reason: string | undefined, k: ReturnType<typeof kept>];
+  const rows: KeptRow[] = [
+    ['issued an hour ago for these hosts by this CA', undefined, kept()],
+    ['unparsable', 'CertificateUnparsable', { ...kept(), fullchainPem: 'not a certificate' }],
+    ['its key does not match', 'KeyMismatch', kept({ key: generateTestKey('ecdsa-p256').pem })],
+    ['a host was added since', 'SansNotCoveringHosts', kept({ cert: leaf({ sans: ['shop.example.com'], from: -HOUR, to: 90 * DAY }), hosts: ['shop.example.com'] })],
+    ['a host was removed since', 'HostsChanged', kept({ cert: leaf({ sans: [...HOSTS, 'old.example.com'], from: -HOUR, to: 90 * DAY }), hosts: [...HOSTS, 'old.example.com'] })],
+    ['the CA changed since (staging → production)', 'IssuerChanged', kept({ issuerUrl: STAGING })],
+    ['it expired while it waited', 'CertificateExpired', kept({ cert: leaf({ from: -91 * DAY, to: -DAY }) })],
+    ['it waited into its renewal window', 'RenewalDue', kept({ cert: leaf({ from: -61 * DAY, to: 29 * DAY }) })],
+  ];
+  it.each(rows)('%s → %s', (_, reason, k) => {
+    const v = judgeKept({ target, kept: k, now: NOW, issuerUrl: PRODUCTION });
+    if (reason === undefined) {
+      expect(v).toMatchObject({ use: true });
+      expect(v.use && v.info.sans).toEqual(HOSTS);
+    } else {
+      expect(v).toMatchObject({ use: false, reason });
+    }
   });
 });

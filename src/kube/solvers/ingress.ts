@@ -54,6 +54,9 @@ export class IngressSolverRoute implements SolverRoute {
     this.log.debug({ solver: `${namespace}/${name}`, hosts: req.hosts, ingressClass }, 'solver Ingress created');
     return {
       description: `Ingress ${namespace}/${name}`,
+      // A Prefix rule routes every token of the Target's hosts: the order's tokens ride on the
+      // route the self-check proved.
+      anyToken: !exact,
       cleanUp: async () => {
         await this.kube.deleteIngress(namespace, name);
       },
