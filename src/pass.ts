@@ -3,18 +3,22 @@
 // ACME adapter and the clock are passed in.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { AriRefresher } from './ari-refresh.js';
 import { mapBounded } from './bounded.js';
 import { resolveDirectory } from './core/annotations.js';
 import type { CertInfo } from './core/cert.js';
 import { auditSecret } from './core/checks.js';
 import { describeObject, finding, type Finding } from './core/findings.js';
 import { decide, type Decision } from './core/policy.js';
-import { nextRetry, renewalPlan } from './core/renewal.js';
-import { buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
+import type { AriWindow } from './core/ari.js';
+import { checkProfileOffered, checkProfileRules, type OrderIdentifier } from './core/profiles.js';
+import { describePlan, nextRetry, renewalPlan, type RenewalBasis } from './core/renewal.js';
+import { ANNOTATION, buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, viewSecret, type FailureRecord, type SecretObject } from './core/secret.js';
 import { listNamespaceOf, planTargets, type Selection, type Target } from './core/targets.js';
 import { isoSeconds } from './core/time.js';
-import { AcmeError, CertkeeperError, ClusterError, errorMessage, SelfCheckError } from './errors.js';
-import type { Clock, ClusterPort, FailureStatePort, HeldLock, IssuedCertificate, IssuerPort, IssueRequest, PassLockPort, RoutingPort } from './ports.js';
+import { AcmeError, CertkeeperError, ClusterError, errorMessage, OrderRefusedError, SelfCheckError } from './errors.js';
+import type { Clock, ClusterPort, FailureStatePort, HeldLock, IssuedCertificate, IssuerPort, IssueRequest, PassLockPort, RateLimitLedgerPort, RoutingPort } from './ports.js';
+import { RateLimitGuard, type RateLimitMode } from './ratelimit-guard.js';
 
 export interface PassPorts {
   cluster: ClusterPort;
@@ -25,6 +29,8 @@ export interface PassPorts {
   lock: PassLockPort;
   clock: Clock;
   log: Logger;
+  /** Where the rate-limit ledger lives (core/ratelimits.ts); without it no limits are checked ahead. */
+  ledger?: RateLimitLedgerPort;
 }
 
 export interface PassOptions {
@@ -38,6 +44,10 @@ export interface PassOptions {
   concurrency?: number;
   /** How often a failed Secret write is tried before the pass gives up on it. */
   writeAttempts?: number;
+  /** The service's ACME profile; a Target's certkeeper.dev/profile wins. */
+  profile?: string;
+  /** Which CAs the rate-limit ledger holds orders back for (default auto: Let's Encrypt's). */
+  rateLimits?: RateLimitMode;
 }
 
 export type OutcomeResult = 'issued' | 'renewed' | 'skipped' | 'refused' | 'failed' | 'planned';
@@ -57,6 +67,14 @@ export interface TargetOutcome {
   failure?: FailureRecord;
   /** The ACME problem type when an order failed. */
   problem?: string;
+  /** The profile the certificate was issued under (recorded on the Secret). */
+  profile?: string;
+  /** What renewAt follows: the CA's ARI window, the lifetime ratio or renewBefore. */
+  renewalBasis?: RenewalBasis;
+  /** The CA's ARI window, when one is known for the certificate. */
+  ari?: AriWindow;
+  /** The certID a renewal named in `replaces`, when the CA accepted it. */
+  replaced?: string;
 }
 
 export interface PassResult {
@@ -85,6 +103,8 @@ export async function runPass(ports: PassPorts, opts: PassOptions): Promise<Pass
 
 class Pass {
   private ordersPlaced = 0;
+  private readonly ari: AriRefresher;
+  private readonly limits: RateLimitGuard;
   /** Findings raised while issuing (a failed self-check's Http01 findings). */
   private readonly issueFindings: Finding[] = [];
   private secretsWritten = 0;
@@ -95,7 +115,10 @@ class Pass {
     private readonly startedAt: Date,
     /** The pass lease: once another pass took it over, no order may start. */
     private readonly lock: HeldLock | undefined,
-  ) {}
+  ) {
+    this.ari = new AriRefresher({ issuer: (url) => ports.issuer(url), cluster: ports.cluster, clock: ports.clock, log: ports.log, ...(opts.dryRun ? { dryRun: true } : {}) });
+    this.limits = new RateLimitGuard(ports.ledger, opts.rateLimits ?? 'auto', ports.clock, ports.log);
+  }
 
   private get log(): Logger {
     return this.ports.log;
@@ -157,7 +180,15 @@ class Pass {
       secret = await ports.cluster.getSecret(target.namespace, target.secretName);
       if (secret) secrets.set(name, secret);
     }
+    // The CA's ARI window decides with the lifetime ratio: bring it up to date first.
+    const refreshed = await this.ari.refresh(secret, issuerUrl, { renewBeforeMs: this.renewBeforeFor(target) });
+    if (refreshed && refreshed !== secret) {
+      secret = refreshed;
+      secrets.set(name, refreshed);
+    }
     const input: Parameters<typeof decide>[0] = { target, secret, now: ports.clock(), issuerUrl };
+    const profile = this.profileFor(target);
+    if (profile) input.profile = profile;
     if (opts.force) input.force = true;
     if (opts.adopt) input.adopt = true;
     if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
@@ -191,16 +222,63 @@ class Pass {
     return target.settings.renewBeforeMs ?? this.opts.renewBeforeMs;
   }
 
-  private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined): void {
+  private profileFor(target: Target): string | undefined {
+    return target.settings.profile ?? this.opts.profile;
+  }
+
+  /** The facts of the certificate the Secret holds now; `withFailure` copies its failure record too. */
+  private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined, withFailure = true): void {
     if (info) {
       o.notBefore = info.notBefore;
       o.notAfter = info.notAfter;
       o.serial = info.serial;
       o.issuer = info.issuerCN ?? info.issuer;
-      o.renewAt = renewAt ?? renewalPlan(info, this.renewBeforeFor(o.target)).renewAt;
+      const view = secret ? viewSecret(secret) : undefined;
+      const plan = renewalPlan(info, { renewBeforeMs: this.renewBeforeFor(o.target), ari: view?.ari });
+      o.renewAt = renewAt ?? plan.renewAt;
+      o.renewalBasis = plan.basis;
+      if (plan.ari) o.ari = plan.ari;
+      if (view?.profile) o.profile = view.profile;
     }
-    const recorded = readFailureRecord(secret?.metadata.annotations);
+    const recorded = withFailure ? readFailureRecord(secret?.metadata.annotations) : undefined;
     if (recorded) o.failure = recorded;
+  }
+
+  /** The certID the order replaces: the Secret's certificate, when this CA issued it. */
+  private replacesFor(existing: CertInfo | undefined, secret: SecretObject | undefined, issuerUrl: string): string | undefined {
+    if (!existing?.certId) return undefined;
+    const recorded = secret?.metadata.annotations?.[ANNOTATION.issuer];
+    // Another CA cannot link its order to a certificate it never issued.
+    if (recorded !== undefined && recorded !== issuerUrl) return undefined;
+    return existing.certId;
+  }
+
+  /**
+   * What the CA would refuse, refused here before an order spends anything: Let's Encrypt's
+   * profile rules, a profile the CA does not offer, a published rate limit the order would exceed.
+   */
+  private async beforeOrder(issuer: IssuerPort, order: { issuerUrl: string; profile: string | undefined; hosts: readonly string[]; replaces: string | undefined }): Promise<void> {
+    const identifiers: OrderIdentifier[] = order.hosts.map((value) => ({ type: 'dns', value }));
+    const rule = checkProfileRules(order.profile, identifiers, order.issuerUrl);
+    if (rule) throw new OrderRefusedError(rule.code, rule.message, rule.hint);
+    if (order.profile !== undefined) {
+      // A directory that cannot be read fails the order below, with its backoff; nothing to judge here.
+      const info = await issuer.caInfo().catch(() => undefined);
+      const offered = info ? checkProfileOffered(order.profile, info.profiles, order.issuerUrl) : undefined;
+      if (offered) throw new OrderRefusedError(offered.code, offered.message, offered.hint);
+    }
+    await this.limits.check({ directoryUrl: order.issuerUrl, names: order.hosts, replaces: order.replaces });
+  }
+
+  private refusedBeforeOrder(target: Target, decision: Extract<Decision, { action: 'issue' }>, secret: SecretObject | undefined, e: OrderRefusedError): TargetOutcome {
+    const name = `${target.namespace}/${target.secretName}`;
+    this.log.warn({ target: name, reason: e.code, hint: e.hint }, `refuse ${name} before ordering (${decision.reason}): ${e.message}`);
+    const first = target.ingresses[0];
+    const ref = e.code === 'RateLimitAhead' || !first ? { kind: 'Secret', namespace: target.namespace, name: target.secretName } : { kind: 'Ingress', namespace: first.namespace, name: first.name };
+    this.issueFindings.push(finding(e.code, ref, `${name}: ${e.message}`, e.hint ?? ''));
+    const o: TargetOutcome = { target, result: 'refused', reason: e.code, message: e.message, hint: e.hint ?? '' };
+    this.describeExisting(o, decision.existing, undefined, secret, false);
+    return o;
   }
 
   private async issueAndWrite(
@@ -212,6 +290,16 @@ class Pass {
   ): Promise<TargetOutcome> {
     const { ports, log } = this;
     const name = `${target.namespace}/${target.secretName}`;
+    const issuer = ports.issuer(issuerUrl);
+    const profile = this.profileFor(target);
+    // RFC 9773 §5: a renewal names the certificate it replaces.
+    const replaces = decision.renewal ? this.replacesFor(decision.existing, secret, issuerUrl) : undefined;
+    try {
+      await this.beforeOrder(issuer, { issuerUrl, profile, hosts: target.hosts, replaces });
+    } catch (e) {
+      if (e instanceof OrderRefusedError) return this.refusedBeforeOrder(target, decision, secret, e);
+      throw e;
+    }
     if (this.lock && !(await this.lock.confirm())) return this.stopped(target, decision);
     const routing = ports.routing.forOrder(target);
     let cert: IssuedCertificate;
@@ -223,19 +311,35 @@ class Pass {
         beforeValidation: routing.before,
         afterValidation: routing.after,
       };
-      if (target.settings.profile) req.profile = target.settings.profile;
-      cert = await ports.issuer(issuerUrl).issue(req);
+      if (profile) req.profile = profile;
+      if (replaces) {
+        req.replaces = replaces;
+        // Without `replaces` the order is no longer exempt: the ledger gets its say again.
+        req.beforeOrderWithoutReplaces = () => this.limits.check({ directoryUrl: issuerUrl, names: target.hosts });
+      }
+      cert = await issuer.issue(req);
     } catch (e) {
+      if (e instanceof OrderRefusedError) return this.refusedBeforeOrder(target, decision, secret, e);
+      if (e instanceof AcmeError && e.problem.failedHosts && !replaces) {
+        await this.limits.orderPlaced(issuerUrl);
+        await this.limits.validationFailed(issuerUrl, e.problem.failedHosts);
+      }
       const failed = await this.recordFailure(target, secret, e, decision);
       // The old certificate is still what is served: report its dates for alerts and metrics.
-      this.describeExisting(failed, decision.existing, undefined, undefined);
+      this.describeExisting(failed, decision.existing, undefined, secret, false);
       return failed;
     }
-    const { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
+    if (!cert.replaced) {
+      // Orders that replaced a certificate are exempt from the CA's limits and are not counted.
+      await this.limits.orderPlaced(issuerUrl);
+      await this.limits.certificateIssued(issuerUrl, target.hosts);
+    }
+    let { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
     // The certificate exists now; from here on only the write is retried, never the order
     // (re-ordering burns Let's Encrypt's 5-per-week duplicate certificate limit).
+    let written: SecretObject;
     try {
-      const written = await this.writeWithRetry(target, cert, renewAt, issuerUrl, secret);
+      written = await this.writeWithRetry(target, cert, renewAt, issuerUrl, secret);
       secrets.set(name, written);
     } catch (e) {
       const err = e as CertkeeperError;
@@ -247,17 +351,29 @@ class Pass {
         message: `the certificate was issued but writing Secret ${name} failed: ${err.message}`,
         hint: err.hint ?? 'fix the cause (RBAC, admission webhook, quota) and run again',
       };
-      this.describeExisting(failed, decision.existing, undefined, undefined);
+      this.describeExisting(failed, decision.existing, undefined, secret, false);
       return failed;
     }
     if (secret === undefined || !readFailureRecord(secret.metadata.annotations)) {
       // A failure record kept in the state ConfigMap is cleared by the success.
       await ports.failures.save(failureKey(target), undefined).catch(() => undefined);
     }
+    // The new certificate's window, recorded right away so that status shows the CA's plan.
+    const withAri = await this.ari.refresh(written, issuerUrl, { force: true, renewBeforeMs: this.renewBeforeFor(target) });
+    if (withAri) secrets.set(name, withAri);
+    const plan = renewalPlan(cert.info, { renewBeforeMs: this.renewBeforeFor(target), ari: withAri ? viewSecret(withAri).ari : undefined });
+    renewAt = plan.renewAt;
     const result: OutcomeResult = decision.renewal ? 'renewed' : 'issued';
-    const message = `${result} for ${target.hosts.join(', ')}: valid until ${isoSeconds(cert.info.notAfter)}, renews at ${isoSeconds(renewAt)}`;
-    log.info({ target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString() }, `${name}: ${message}`);
-    return {
+    let message = `${result} for ${target.hosts.join(', ')}: valid until ${isoSeconds(cert.info.notAfter)}, ${describePlan(plan)}`;
+    if (cert.profile) message += `; profile ${cert.profile}`;
+    if (decision.reason === 'AriRenewalDue') message += `; the CA asked for it (AriRenewalDue): ${decision.message}`;
+    if (cert.replaced) message += `; replaces ${cert.replaced}`;
+    if (cert.replacesDropped) message += `; ${cert.replacesDropped}, so it was ordered without "replaces" and counts against rate limits`;
+    log.info(
+      { target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString(), profile: cert.profile, replaces: cert.replaced },
+      `${name}: ${message}`,
+    );
+    const o: TargetOutcome = {
       target,
       result,
       reason: decision.reason,
@@ -267,7 +383,12 @@ class Pass {
       renewAt,
       serial: cert.info.serial,
       issuer: cert.info.issuerCN ?? cert.info.issuer,
+      renewalBasis: plan.basis,
     };
+    if (plan.ari) o.ari = plan.ari;
+    if (cert.profile) o.profile = cert.profile;
+    if (cert.replaced) o.replaced = cert.replaced;
+    return o;
   }
 
   private async writeWithRetry(
@@ -285,7 +406,7 @@ class Pass {
       const body = buildTlsSecret(
         target.namespace,
         target.secretName,
-        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl },
+        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl, profile: cert.profile },
         existing,
       );
       try {
@@ -322,7 +443,7 @@ class Pass {
     const message = `not ordered: this pass lost the certkeeper-pass Lease to another pass, which decides for ${name} now`;
     this.log.warn({ target: name, reason: 'PassLeaseLost' }, message);
     const o: TargetOutcome = { target, result: 'failed', reason: 'PassLeaseLost', message, hint: 'nothing to do if the other pass succeeds; if this repeats, two certkeeper instances are fighting over the lease (check --lease-duration and the clocks)' };
-    this.describeExisting(o, decision.existing, undefined, undefined);
+    this.describeExisting(o, decision.existing, undefined, undefined, false);
     return o;
   }
 
