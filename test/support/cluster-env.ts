@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeApi, type KubeApi } from './kube-api/index.js';
-import { startPebble, type Pebble } from './pebble.js';
+import { startPebble, type Pebble, type PebbleOptions } from './pebble.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { CLI, runCertkeeper, type CliResult } from './cli.js';
 import { startFakeController, type FakeController, type FakeControllerOptions } from './fake-controller.js';
@@ -66,6 +66,8 @@ export interface ClusterEnvOptions {
    * 'gateway' (that mode needs them), off otherwise, as on a cluster without the CRDs.
    */
   gatewayApi?: boolean;
+  /** Which Pebble and which profiles (default: 2.10 with classic alone). */
+  pebble?: Pick<PebbleOptions, 'version' | 'profiles'>;
 }
 
 export interface RenewJson {
@@ -73,7 +75,7 @@ export interface RenewJson {
   ordersPlaced: number;
   secretsWritten: number;
   garbageCollected: string[];
-  certificates: { namespace: string; secretName: string; hosts: string[]; result: string; reason: string; message: string; hint?: string; serial?: string; notAfter?: string }[];
+  certificates: { namespace: string; secretName: string; hosts: string[]; result: string; reason: string; message: string; hint?: string; serial?: string; notAfter?: string; renewAt?: string; profile?: string; renewalBasis?: string; ari?: { start: string; end: string; explanationURL?: string }; replaces?: string }[];
   findings: { code: string; severity: string; host?: string; message: string; hint: string; object: { kind: string; namespace?: string; name: string } }[];
 }
 
@@ -174,6 +176,7 @@ export async function startClusterEnv(options: ClusterEnvOptions = {}): Promise<
     }).catch(undo);
   }
   const pebble = await startPebble({
+    ...options.pebble,
     // The CA validates on the controller's "port 80" in the controller topology.
     ...(controller ? { httpPort: controller.httpPort } : {}),
     onDnsQuery: (name) => {
