@@ -75,6 +75,8 @@ export interface TargetOutcome {
   ari?: AriWindow;
   /** The certID a renewal named in `replaces`, when the CA accepted it. */
   replaced?: string;
+  /** The ACME order that issued the certificate (its URL at the CA). */
+  orderUrl?: string;
 }
 
 export interface PassResult {
@@ -388,6 +390,7 @@ class Pass {
     if (plan.ari) o.ari = plan.ari;
     if (cert.profile) o.profile = cert.profile;
     if (cert.replaced) o.replaced = cert.replaced;
+    o.orderUrl = cert.orderUrl;
     return o;
   }
 

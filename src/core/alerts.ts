@@ -199,8 +199,9 @@ function secretKey(namespace: string, name: string, kind: string): string {
   return `${namespace}/${name}:${kind}`;
 }
 
+/** To the minute: notAfter is inclusive, so a 45-day certificate spans 45 days minus one second. */
 function lifetimeOf(s: CertificateState): number | undefined {
-  return s.notBefore && s.notAfter ? s.notAfter.getTime() - s.notBefore.getTime() : undefined;
+  return s.notBefore && s.notAfter ? Math.round((s.notAfter.getTime() - s.notBefore.getTime()) / MINUTE) * MINUTE : undefined;
 }
 
 function plannedRenewal(s: CertificateState): Date | undefined {

@@ -308,6 +308,9 @@ export const CertificateNotYetValid = check('CertificateNotYetValid', (i) => {
   };
 });
 
+/** "45 days", "160 hours": notAfter is inclusive, so the span is a second short of the profile's lifetime. */
+const lifetimeText = (info: CertInfo): string => spanText(Math.round(lifetimeMs(info) / 60_000) * 60_000);
+
 /** The plan of a certificate that is valid now, with the Secret's ARI window. */
 function planOf(i: CheckInput): { info: CertInfo; plan: RenewalPlan } | undefined {
   const info = certOf(i);
@@ -326,7 +329,7 @@ export const AriRenewalDue = check('AriRenewalDue', (i) => {
   return {
     code: 'CertificateNearExpiry',
     because: `the CA's renewal window (ARI) is ${window}; renewal was due at ${isoSeconds(plan.renewAt)}${explained}`,
-    message: `the CA asks for the certificate in Secret ${secretName(i)} to be renewed within ${window} (ACME Renewal Information)${explained}; it expires at ${info.notAfter.toISOString()}, in ${spanText(info.notAfter.getTime() - i.now.getTime())} (lifetime ${spanText(lifetimeMs(info))})`,
+    message: `the CA asks for the certificate in Secret ${secretName(i)} to be renewed within ${window} (ACME Renewal Information)${explained}; it expires at ${info.notAfter.toISOString()}, in ${spanText(info.notAfter.getTime() - i.now.getTime())} (lifetime ${lifetimeText(info)})`,
     hint: managed(i) ? 'certkeeper renews it on its next pass; if this persists, look at the renewal log and Events of the Ingress' : 'renew the certificate now: its CA asked for it',
   };
 });
@@ -339,7 +342,7 @@ export const RenewalDue = check('RenewalDue', (i) => {
   return {
     code: 'CertificateNearExpiry',
     because: `the certificate expires at ${isoSeconds(info.notAfter)}; renewal was due at ${isoSeconds(plan.renewAt)}`,
-    message: `the certificate in Secret ${secretName(i)} expires at ${info.notAfter.toISOString()}, in ${spanText(left)} (lifetime ${spanText(lifetimeMs(info))}; renewal is due when less than ${spanText(plan.windowMs)} remain)`,
+    message: `the certificate in Secret ${secretName(i)} expires at ${info.notAfter.toISOString()}, in ${spanText(left)} (lifetime ${lifetimeText(info)}; renewal is due when less than ${spanText(plan.windowMs)} remain)`,
     hint: managed(i) ? 'certkeeper renews it on its next pass; if this persists, look at the renewal log and Events of the Ingress' : 'renew the certificate soon',
   };
 });

@@ -75,7 +75,7 @@ export interface RenewJson {
   ordersPlaced: number;
   secretsWritten: number;
   garbageCollected: string[];
-  certificates: { namespace: string; secretName: string; hosts: string[]; result: string; reason: string; message: string; hint?: string; serial?: string; notAfter?: string; renewAt?: string; profile?: string; renewalBasis?: string; ari?: { start: string; end: string; explanationURL?: string }; replaces?: string }[];
+  certificates: { namespace: string; secretName: string; hosts: string[]; result: string; reason: string; message: string; hint?: string; serial?: string; notAfter?: string; renewAt?: string; profile?: string; renewalBasis?: string; ari?: { start: string; end: string; explanationURL?: string }; replaces?: string; order?: string }[];
   findings: { code: string; severity: string; host?: string; message: string; hint: string; object: { kind: string; namespace?: string; name: string } }[];
 }
 
