@@ -246,13 +246,15 @@ class Pass {
     if (recorded) o.failure = recorded;
   }
 
-  /** The certID the order replaces: the Secret's certificate, when this CA issued it. */
-  private replacesFor(existing: CertInfo | undefined, secret: SecretObject | undefined, issuerUrl: string): string | undefined {
+  /** The certID the order replaces: the Secret's certificate, when this CA issued it and has ARI. */
+  private async replacesFor(issuer: IssuerPort, existing: CertInfo | undefined, secret: SecretObject | undefined, issuerUrl: string): Promise<string | undefined> {
     if (!existing?.certId) return undefined;
     const recorded = secret?.metadata.annotations?.[ANNOTATION.issuer];
     // Another CA cannot link its order to a certificate it never issued.
     if (recorded !== undefined && recorded !== issuerUrl) return undefined;
-    return existing.certId;
+    // RFC 9773 §5 is an extension: a CA without renewalInfo does not know the field.
+    const info = await issuer.caInfo().catch(() => undefined);
+    return info?.renewalInfoUrl ? existing.certId : undefined;
   }
 
   /**
@@ -295,7 +297,7 @@ class Pass {
     const issuer = ports.issuer(issuerUrl);
     const profile = this.profileFor(target);
     // RFC 9773 §5: a renewal names the certificate it replaces.
-    const replaces = decision.renewal ? this.replacesFor(decision.existing, secret, issuerUrl) : undefined;
+    const replaces = decision.renewal ? await this.replacesFor(issuer, decision.existing, secret, issuerUrl) : undefined;
     try {
       await this.beforeOrder(issuer, { issuerUrl, profile, hosts: target.hosts, replaces });
     } catch (e) {

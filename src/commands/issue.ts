@@ -139,8 +139,8 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
       }
       log.info({ renewAt: plan.renewAt.toISOString(), basis: plan.basis }, `renewing ${join(out, 'fullchain.pem')}: renewal was due at ${isoSeconds(plan.renewAt)} (${plan.basis === 'Ari' ? 'AriRenewalDue' : 'RenewalDue'})`);
     }
-    // RFC 9773 §5: the renewal names the certificate it replaces (also with --force).
-    if (existing?.certId) replaces = existing.certId;
+    // RFC 9773 §5: the renewal names the certificate it replaces (also with --force), at a CA with ARI.
+    if (existing?.certId && (await issuer.caInfo().catch(() => undefined))?.renewalInfoUrl) replaces = existing.certId;
     if (cfg.profile !== undefined) {
       const info = await issuer.caInfo();
       const offered = checkProfileOffered(cfg.profile, info.profiles, directoryUrl);
@@ -192,6 +192,7 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
         `  valid:     ${cert.info.notBefore.toISOString()} → ${cert.info.notAfter.toISOString()} (${days >= 2 ? `${days} days` : `${Math.floor((cert.info.notAfter.getTime() - Date.now()) / 3_600_000)} hours`}; lifetime ${life % 24 === 0 ? `${life / 24} days` : `${life} hours`})\n` +
         `  serial:    ${cert.info.serial}\n` +
         (cert.replaced ? `  replaces:  ${cert.replaced}\n` : '') +
+        `  order:     ${cert.orderUrl}\n` +
         (cert.replacesDropped ? `  note:      ${cert.replacesDropped}; ordered again without it\n` : '') +
         `  written:   ${join(out, 'fullchain.pem')}, cert.pem, chain.pem, privkey.pem (0600)\n` +
         `  took:      ${((Date.now() - started) / 1000).toFixed(2)} s\n`,
