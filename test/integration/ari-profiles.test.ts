@@ -126,7 +126,9 @@ describe('profiles (Pebble 2.10 with classic, tlsserver and shortlived)', () => 
     );
     expect(f?.hint).toBe('set certkeeper.dev/profile (or --profile) to one of: classic, shortlived, tlsserver');
     expect(secretOf('badprofile', 'web-tls')).toBeUndefined();
-    // The service-wide --profile is checked the same way, and an Ingress's own annotation wins over it.
+  });
+
+  it('checks the service-wide --profile the same way, and reissues when the profile asked for changes', async () => {
     env.api.ensureNamespace('svcprofile');
     const h = host('svcprofile');
     env.api.create(ingress('svcprofile', 'web', 'web-tls', [h]));
