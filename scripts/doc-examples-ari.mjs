@@ -4,6 +4,7 @@
 // the tests' in-process Kubernetes API; certkeeper answers the challenges itself (--answer-locally).
 //
 // Run: node scripts/doc-examples-ari.mjs   (builds dist/ and the test support code first)
+import { Buffer } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
