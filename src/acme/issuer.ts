@@ -31,6 +31,9 @@ export interface PollingOptions {
  */
 const SHORT_WAIT_MS = 20;
 
+/** How long the directory's profiles and ARI resource are trusted before they are read again. */
+const DIRECTORY_MAX_AGE_MS = 24 * 3_600_000;
+
 export const DEFAULT_POLLING: PollingOptions = { intervalMs: 250, maxIntervalMs: 8000, timeoutMs: 180_000 };
 
 export interface IssuerOptions {
@@ -98,6 +101,7 @@ function refusedReplaces(e: unknown): boolean {
 export class AcmeIssuer {
   private client: Promise<AcmeClient> | undefined;
   private directory: Promise<CaInfo> | undefined;
+  private directoryReadAt = 0;
   private readonly polling: PollingOptions;
 
   constructor(private readonly opts: IssuerOptions) {
@@ -113,6 +117,10 @@ export class AcmeIssuer {
    * without ARI renewals follow the lifetime ratio, without profiles none can be asked for.
    */
   caInfo(): Promise<CaInfo> {
+    // A long-running service notices a CA that gained ARI or profiles within a day (acme-client
+    // keeps its own copy of the directory as long).
+    if (this.directory && Date.now() - this.directoryReadAt > DIRECTORY_MAX_AGE_MS) this.directory = undefined;
+    if (!this.directory) this.directoryReadAt = Date.now();
     this.directory ??= readDirectory(this.opts.directoryUrl).then(
       (info) => {
         const lacks = [info.renewalInfoUrl ? undefined : 'ACME Renewal Information (ARI)', info.profiles ? undefined : 'profiles'].filter(Boolean);
