@@ -11,6 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { displayName } from '../src/core/cert.js';
 import { probeTls, type TlsProbeResult } from '../src/probe/tls.js';
 import { createCert } from '../test/support/certs.js';
 import { startClusterEnv, type ClusterEnv } from '../test/support/cluster-env.js';
@@ -174,7 +175,7 @@ function servedRow(host: string, r: TlsProbeResult): string[] {
   const mark = r.ok && r.authorized ? '✓' : '✗';
   if (!r.ok) return [mark, host, `no TLS handshake: ${r.error} ${r.message}`, '', ''];
   const leaf = r.leaf;
-  const what = leaf.subjectCN === FAKE_CN ? `"${FAKE_CN}"` : leaf.sans.length > 0 ? leaf.sans.join(', ') : (leaf.subjectCN ?? leaf.subject);
+  const what = leaf.subjectCN === FAKE_CN ? `"${FAKE_CN}"` : leaf.sans.length > 0 ? leaf.sans.join(', ') : displayName(leaf);
   const by = leaf.selfSigned ? 'self-signed' : (leaf.issuerCN ?? leaf.issuer);
   return [mark, host, what, by, day(leaf.notAfter)];
 }

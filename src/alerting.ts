@@ -84,6 +84,8 @@ export function certificateStates(result: PassResult): CertificateState[] {
     if (o.notBefore) s.notBefore = o.notBefore;
     if (o.notAfter) s.notAfter = o.notAfter;
     if (o.renewAt) s.renewAt = o.renewAt;
+    if (o.profile) s.profile = o.profile;
+    if (o.ari && o.renewalBasis === 'Ari') s.ari = o.ari;
     if (o.failure) {
       s.lastError = o.failure.lastError;
       s.retryAfter = o.failure.retryAfter;

@@ -11,8 +11,10 @@ import { describeObject, finding, type Finding, type ObjectRef } from './core/fi
 import { canonicalHost, checkHost } from './core/hosts.js';
 import { isRecord, viewIngress, type IngressRef } from './core/ingress.js';
 import { decide, type Decision } from './core/policy.js';
-import { renewalPlan } from './core/renewal.js';
-import { failureKey, leafOf, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
+import type { AriWindow } from './core/ari.js';
+import { lifetimeMs } from './core/cert.js';
+import { renewalPlan, type RenewalBasis } from './core/renewal.js';
+import { failureKey, readFailureRecord, viewSecret, type FailureRecord, type SecretObject } from './core/secret.js';
 import { listNamespaceOf, planTargets, type PlanOptions, type SecretUse, type Selection, type Target } from './core/targets.js';
 import { DAY, isoSeconds } from './core/time.js';
 import { errorMessage } from './errors.js';
@@ -54,6 +56,8 @@ export interface AuditClusterOptions {
   directoryUrl?: string;
   /** Service-wide renewBefore; a Target's annotation wins (as in `renew`). */
   renewBeforeMs?: number;
+  /** The service's ACME profile; a Target's annotation wins (as in `renew`). */
+  profile?: string;
   probe?: LiveProbeOptions;
   /** Progress and cleanup problems; optional. */
   log?: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -84,6 +88,14 @@ export interface CertificateRow extends CertificateState {
   fingerprint?: string;
   /** The Secret's type when it is not kubernetes.io/tls. */
   secretType?: string;
+  /** The profile the certificate was issued under (certkeeper.dev/profile on the Secret). */
+  profile?: string;
+  /** notAfter − notBefore: what the CA really issued, whatever the profile's name promises. */
+  lifetimeMs?: number;
+  /** What RENEWS AT follows: the CA's ARI window, the lifetime ratio or renewBefore. */
+  renewalBasis?: RenewalBasis;
+  /** The CA's ARI window recorded for the certificate. */
+  ari?: AriWindow;
 }
 
 export interface LiveAuditResult {
@@ -212,7 +224,8 @@ function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
 /** The state of one certificate, from the same `decide` that `renew` runs. */
 function certificateRow(use: SecretUse, target: Target | undefined, secret: SecretObject | undefined, failure: FailureRecord | undefined, opts: AuditClusterOptions): CertificateRow {
   const { now } = opts;
-  const info = leafOf(secret);
+  const view = viewSecret(secret);
+  const info = view.info;
   const renewBeforeMs = target?.settings.renewBeforeMs ?? opts.renewBeforeMs;
   const row: CertificateRow = {
     namespace: use.namespace,
@@ -233,7 +246,9 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     row.daysLeft = Math.floor((info.notAfter.getTime() - now.getTime()) / DAY);
     row.serial = info.serial;
     row.fingerprint = info.fingerprint;
+    row.lifetimeMs = lifetimeMs(info);
   }
+  if (view.profile) row.profile = view.profile;
   if (failure) {
     row.lastError = failure.lastError;
     row.retryAfter = failure.retryAfter;
@@ -253,11 +268,18 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     row.message = 'certkeeper cannot issue for this Secret as configured (an invalid certkeeper.dev/ca or too many names); see `certkeeper check`';
     return row;
   }
-  if (info) row.renewAt = renewalPlan(info, renewBeforeMs).renewAt;
+  if (info) {
+    const plan = renewalPlan(info, { renewBeforeMs, ari: view.ari });
+    row.renewAt = plan.renewAt;
+    row.renewalBasis = plan.basis;
+    if (plan.ari) row.ari = plan.ari;
+  }
 
   const issuerUrl = target.settings.ca ? resolveDirectory(target.settings.ca) : (opts.directoryUrl ?? secret?.metadata.annotations?.['certkeeper.dev/issuer'] ?? '');
   const input: Parameters<typeof decide>[0] = { target, secret, now, issuerUrl };
   if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
+  const profile = target.settings.profile ?? opts.profile;
+  if (profile !== undefined) input.profile = profile;
   if (failure) input.failure = failure;
   const d: Decision = decide(input);
   row.reason = d.reason;
@@ -275,7 +297,7 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
   if (failure) row.state = 'Failing';
   else if (d.reason === 'SecretDoesNotExist') row.state = 'Missing';
   else if (info && info.notAfter <= now) row.state = 'Expired';
-  else if (d.reason === 'RenewalDue' || d.reason === 'HostsChanged' || d.reason === 'IssuerChanged') row.state = 'RenewalDue';
+  else if (['RenewalDue', 'AriRenewalDue', 'HostsChanged', 'IssuerChanged', 'ProfileChanged'].includes(d.reason)) row.state = 'RenewalDue';
   else if (d.reason === 'CertificateExpired') row.state = 'Expired';
   else row.state = 'Invalid';
   if (failure) row.message = `${d.message}; ${failure.failures} failed attempt${failure.failures === 1 ? '' : 's'}, last error: ${failure.lastError}`;
@@ -356,7 +378,7 @@ async function probeLive(
   const checks: TlsCheck[] = [];
   const unaddressed = new Map<string, { f: IngressFacts; hosts: Set<string> }>();
   for (const use of uses) {
-    const expected = leafOf(secretFor.get(keyOf(use)));
+    const expected = viewSecret(secretFor.get(keyOf(use))).info;
     for (const host of use.hosts) {
       // A wildcard is not a name a client sends; nothing to ask the controller for.
       if (!checkHost(host).ok) continue;

@@ -44,7 +44,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   status: {
     term: 'status [options]',
-    summary: 'one line per certificate: hosts, issuer, expiry, renewal time and state',
+    summary: 'one line per certificate: hosts, issuer, profile, expiry, renewal time and state',
     load: async () => (await import('./commands/status.js')).registerStatus,
   },
   serve: {

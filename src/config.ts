@@ -131,7 +131,17 @@ export const SETTINGS = {
     default: 250,
     hidden: true,
   },
-  profile: { flag: '--profile <name>', help: 'ACME certificate profile to request (e.g. tlsserver, shortlived), when the CA offers profiles', parse: str },
+  profile: {
+    flag: '--profile <name>',
+    help: 'ACME certificate profile to request (e.g. classic, tlsserver, shortlived) when the CA offers profiles; an Ingress\'s certkeeper.dev/profile wins',
+    parse: str,
+  },
+  rateLimits: {
+    flag: '--rate-limits <mode>',
+    help: 'refuse orders that would exceed the CA\'s published rate limits, from a ledger of past orders: auto (Let\'s Encrypt\'s limits on Let\'s Encrypt), letsencrypt (those limits on every CA), off',
+    parse: oneOf(['auto', 'letsencrypt', 'off'] as const),
+    default: 'auto',
+  },
 
   // Challenge responder
   httpPort: { flag: '--http-port <port>', help: 'port to answer HTTP-01 challenges on', parse: int(0, 65535), default: 80 },

@@ -3,7 +3,7 @@
 import type { Finding } from './core/findings.js';
 
 export abstract class CertkeeperError extends Error {
-  abstract readonly kind: 'config' | 'acme' | 'cluster' | 'probe' | 'io' | 'listen';
+  abstract readonly kind: 'config' | 'acme' | 'cluster' | 'probe' | 'io' | 'listen' | 'refused';
   /** What the user can do about it; printed under the message. */
   readonly hint: string | undefined;
   constructor(message: string, hint?: string, options?: { cause?: unknown }) {
@@ -63,6 +63,8 @@ export class AcmeError extends CertkeeperError {
       detail: string;
       status?: number;
       host?: string;
+      /** Every identifier whose validation failed, when the order failed validation. */
+      failedHosts?: string[];
       url?: string;
       /** When the CA says to try again (Retry-After), if it did. */
       retryAfter?: Date;
@@ -146,6 +148,22 @@ export class SelfCheckError extends CertkeeperError {
     message: string,
     hint: string,
     readonly findings: readonly Finding[],
+  ) {
+    super(message, hint);
+  }
+}
+
+/**
+ * certkeeper refused an order before asking the CA: the CA's profile rules (ProfileUnknown,
+ * ProfileNotAllowed) or its published rate limits (RateLimitAhead) would refuse it there.
+ */
+export class OrderRefusedError extends CertkeeperError {
+  readonly kind = 'refused';
+  override name = 'OrderRefusedError';
+  constructor(
+    readonly code: 'ProfileUnknown' | 'ProfileNotAllowed' | 'RateLimitAhead',
+    message: string,
+    hint: string,
   ) {
     super(message, hint);
   }

@@ -22,6 +22,10 @@ export class Metrics {
   private readonly leader: Gauge;
   private readonly skippedTicks: Counter;
   private readonly challenges: Counter;
+  private readonly info: Gauge;
+  private readonly lifetime: Gauge;
+  private readonly ariStart: Gauge;
+  private readonly ariEnd: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -49,6 +53,15 @@ export class Metrics {
     this.lastSuccess = new Gauge({ name: 'certkeeper_last_successful_pass_timestamp_seconds', help: 'When the last pass without failures finished.', registers });
     this.leader = new Gauge({ name: 'certkeeper_leader', help: '1 when this replica holds the leader Lease and runs passes.', registers });
     this.skippedTicks = new Counter({ name: 'certkeeper_schedule_skipped_ticks_total', help: 'Scheduled ticks skipped because the previous pass was still running.', registers });
+    this.info = new Gauge({
+      name: 'certkeeper_certificate_info',
+      help: 'Always 1: the profile the CA issued each certificate under, its issuer, and what its renewal time follows (Ari, LifetimeRatio, RenewBefore).',
+      labelNames: ['namespace', 'secret', 'profile', 'issuer', 'renewal_basis'],
+      registers,
+    });
+    this.lifetime = new Gauge({ name: 'certkeeper_certificate_lifetime_seconds', help: 'notAfter − notBefore of the certificate in each managed Secret: the lifetime the CA really issued.', labelNames: cert, registers });
+    this.ariStart = new Gauge({ name: 'certkeeper_certificate_ari_window_start_timestamp_seconds', help: 'Start of the renewal window the CA suggests for each certificate (ACME Renewal Information).', labelNames: cert, registers });
+    this.ariEnd = new Gauge({ name: 'certkeeper_certificate_ari_window_end_timestamp_seconds', help: 'End of the renewal window the CA suggests for each certificate (ACME Renewal Information).', labelNames: cert, registers });
     this.challenges = new Counter({ name: 'certkeeper_http01_requests_total', help: 'HTTP-01 challenge requests answered by this replica, by result (found, unknown).', labelNames: ['result'], registers });
   }
 
@@ -74,6 +87,10 @@ export class Metrics {
     this.notBefore.reset();
     this.renewAt.reset();
     this.ready.reset();
+    this.info.reset();
+    this.lifetime.reset();
+    this.ariStart.reset();
+    this.ariEnd.reset();
     const errorsBySecret = new Set(
       findings.filter((f) => f.severity === 'error' && f.object.kind === 'Secret').map((f) => `${f.object.namespace}/${f.object.name}`),
     );
@@ -82,6 +99,14 @@ export class Metrics {
       if (o.notAfter) this.notAfter.set(labels, o.notAfter.getTime() / 1000);
       if (o.notBefore) this.notBefore.set(labels, o.notBefore.getTime() / 1000);
       if (o.renewAt) this.renewAt.set(labels, o.renewAt.getTime() / 1000);
+      if (o.notBefore && o.notAfter) {
+        this.lifetime.set(labels, Math.round((o.notAfter.getTime() - o.notBefore.getTime()) / 1000));
+        this.info.set({ ...labels, profile: o.profile ?? '', issuer: o.issuer ?? '', renewal_basis: o.renewalBasis ?? '' }, 1);
+      }
+      if (o.ari) {
+        this.ariStart.set(labels, o.ari.start.getTime() / 1000);
+        this.ariEnd.set(labels, o.ari.end.getTime() / 1000);
+      }
       const valid = o.notAfter !== undefined && o.notAfter > now && o.result !== 'refused' && !errorsBySecret.has(`${labels.namespace}/${labels.secret}`);
       this.ready.set(labels, valid ? 1 : 0);
       if (o.result === 'issued' || o.result === 'renewed' || o.result === 'failed') this.orders.inc({ result: o.result, reason: o.reason });

@@ -8,17 +8,20 @@
 // decision, orders under way are abandoned before their certificate is issued, and the pass
 // returns with the cause once everything it started has settled.
 import type { Logger } from 'pino';
+import { AriRefresher } from './ari-refresh.js';
 import { mapBounded } from './bounded.js';
 import { resolveDirectory } from './core/annotations.js';
 import type { CertInfo } from './core/cert.js';
 import { auditSecret } from './core/checks.js';
 import { describeObject, finding, type Finding } from './core/findings.js';
+import type { AriWindow } from './core/ari.js';
 import { decide, judgeKept, type Decision } from './core/policy.js';
-import { nextRetry, renewalPlan } from './core/renewal.js';
-import { buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
+import { checkProfileOffered, checkProfileRules, type OrderIdentifier } from './core/profiles.js';
+import { describePlan, nextRetry, renewalPlan, type RenewalBasis } from './core/renewal.js';
+import { ANNOTATION, buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, viewSecret, type FailureRecord, type SecretObject } from './core/secret.js';
 import { listNamespaceOf, planTargets, type Selection, type Target } from './core/targets.js';
 import { isoSeconds } from './core/time.js';
-import { AcmeError, CertkeeperError, ClusterError, errorMessage, isApiUnreachable, SelfCheckError } from './errors.js';
+import { AcmeError, CertkeeperError, ClusterError, errorMessage, isApiUnreachable, OrderRefusedError, SelfCheckError } from './errors.js';
 import type {
   CertificateStashPort,
   Clock,
@@ -28,9 +31,11 @@ import type {
   IssuerPort,
   IssueRequest,
   PassLockPort,
+  RateLimitLedgerPort,
   RoutingPort,
   StashedCertificate,
 } from './ports.js';
+import { RateLimitGuard, type RateLimitMode } from './ratelimit-guard.js';
 
 export interface PassPorts {
   cluster: ClusterPort;
@@ -43,6 +48,8 @@ export interface PassPorts {
   lock: PassLockPort;
   clock: Clock;
   log: Logger;
+  /** Where the rate-limit ledger lives (core/ratelimits.ts); without it no limits are checked ahead. */
+  ledger?: RateLimitLedgerPort;
 }
 
 export interface PassOptions {
@@ -56,6 +63,10 @@ export interface PassOptions {
   concurrency?: number;
   /** Stops the pass (SIGTERM, the local responder gone): no order starts after it fires. */
   signal?: AbortSignal;
+  /** The service's ACME profile; a Target's certkeeper.dev/profile wins. */
+  profile?: string;
+  /** Which CAs the rate-limit ledger holds orders back for (default auto: Let's Encrypt's). */
+  rateLimits?: RateLimitMode;
 }
 
 export type OutcomeResult = 'issued' | 'renewed' | 'skipped' | 'refused' | 'failed' | 'planned';
@@ -77,6 +88,16 @@ export interface TargetOutcome {
   problem?: string;
   /** After the pass: the Secret holds a certificate that works for every host (no audit error). */
   valid?: boolean;
+  /** The profile the certificate was issued under (recorded on the Secret). */
+  profile?: string;
+  /** What renewAt follows: the CA's ARI window, the lifetime ratio or renewBefore. */
+  renewalBasis?: RenewalBasis;
+  /** The CA's ARI window, when one is known for the certificate. */
+  ari?: AriWindow;
+  /** The certID a renewal named in `replaces`, when the CA accepted it. */
+  replaced?: string;
+  /** The ACME order that issued the certificate (its URL at the CA). */
+  orderUrl?: string;
 }
 
 export interface PassResult {
@@ -98,6 +119,18 @@ export interface PassResult {
   allValid: boolean;
   /** Why the pass stopped before it was done (API unreachable, a signal), when it did. */
   stopped?: string;
+}
+
+/** A certificate on its way into its Secret: just issued, or kept from an earlier attempt. */
+interface IssuedForWrite {
+  fullchainPem: string;
+  keyPem: string;
+  info: CertInfo;
+  issuerUrl: string;
+  profile?: string;
+  replaced?: string;
+  replacesDropped?: string;
+  orderUrl?: string;
 }
 
 /** The pass's lease was taken over by another pass: the order at hand must not be finalized. */
@@ -127,6 +160,8 @@ class Pass {
   private stopCause: string | undefined;
   private kept = new Map<string, StashedCertificate>();
   private failureState = new Map<string, FailureRecord>();
+  private readonly ari: AriRefresher;
+  private readonly limits: RateLimitGuard;
 
   constructor(
     private readonly ports: PassPorts,
@@ -134,7 +169,10 @@ class Pass {
     private readonly startedAt: Date,
     /** The pass lease: once another pass took it over, no order may start. */
     private readonly lock: HeldLock | undefined,
-  ) {}
+  ) {
+    this.ari = new AriRefresher({ issuer: (url) => ports.issuer(url), cluster: ports.cluster, clock: ports.clock, log: ports.log, ...(opts.dryRun ? { dryRun: true } : {}) });
+    this.limits = new RateLimitGuard(ports.ledger, opts.rateLimits ?? 'auto', ports.clock, ports.log);
+  }
 
   private get log(): Logger {
     return this.ports.log;
@@ -255,7 +293,15 @@ class Pass {
       secret = await ports.cluster.getSecret(target.namespace, target.secretName);
       if (secret) secrets.set(name, secret);
     }
+    // The CA's ARI window decides with the lifetime ratio: bring it up to date first.
+    const refreshed = await this.ari.refresh(secret, issuerUrl, { renewBeforeMs: this.renewBeforeFor(target) });
+    if (refreshed && refreshed !== secret) {
+      secret = refreshed;
+      secrets.set(name, refreshed);
+    }
     const input: Parameters<typeof decide>[0] = { target, secret, now: ports.clock(), issuerUrl };
+    const profile = this.profileFor(target);
+    if (profile) input.profile = profile;
     if (opts.force) input.force = true;
     if (opts.adopt) input.adopt = true;
     if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
@@ -328,16 +374,65 @@ class Pass {
     return target.settings.renewBeforeMs ?? this.opts.renewBeforeMs;
   }
 
-  private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined): void {
+  private profileFor(target: Target): string | undefined {
+    return target.settings.profile ?? this.opts.profile;
+  }
+
+  /** The facts of the certificate the Secret holds now; `withFailure` copies its failure record too. */
+  private describeExisting(o: TargetOutcome, info: CertInfo | undefined, renewAt: Date | undefined, secret: SecretObject | undefined, withFailure = true): void {
     if (info) {
       o.notBefore = info.notBefore;
       o.notAfter = info.notAfter;
       o.serial = info.serial;
       o.issuer = info.issuerCN ?? info.issuer;
-      o.renewAt = renewAt ?? renewalPlan(info, this.renewBeforeFor(o.target)).renewAt;
+      const view = secret ? viewSecret(secret) : undefined;
+      const plan = renewalPlan(info, { renewBeforeMs: this.renewBeforeFor(o.target), ari: view?.ari });
+      o.renewAt = renewAt ?? plan.renewAt;
+      o.renewalBasis = plan.basis;
+      if (plan.ari) o.ari = plan.ari;
+      if (view?.profile) o.profile = view.profile;
     }
-    const recorded = readFailureRecord(secret?.metadata.annotations);
+    const recorded = withFailure ? readFailureRecord(secret?.metadata.annotations) : undefined;
     if (recorded) o.failure = recorded;
+  }
+
+  /** The certID the order replaces: the Secret's certificate, when this CA issued it and has ARI. */
+  private async replacesFor(issuer: IssuerPort, existing: CertInfo | undefined, secret: SecretObject | undefined, issuerUrl: string): Promise<string | undefined> {
+    if (!existing?.certId) return undefined;
+    const recorded = secret?.metadata.annotations?.[ANNOTATION.issuer];
+    // Another CA cannot link its order to a certificate it never issued.
+    if (recorded !== undefined && recorded !== issuerUrl) return undefined;
+    // RFC 9773 §5 is an extension: a CA without renewalInfo does not know the field.
+    const info = await issuer.caInfo().catch(() => undefined);
+    return info?.renewalInfoUrl ? existing.certId : undefined;
+  }
+
+  /**
+   * What the CA would refuse, refused here before an order spends anything: Let's Encrypt's
+   * profile rules, a profile the CA does not offer, a published rate limit the order would exceed.
+   */
+  private async beforeOrder(issuer: IssuerPort, order: { issuerUrl: string; profile: string | undefined; hosts: readonly string[]; replaces: string | undefined }): Promise<void> {
+    const identifiers: OrderIdentifier[] = order.hosts.map((value) => ({ type: 'dns', value }));
+    const rule = checkProfileRules(order.profile, identifiers, order.issuerUrl);
+    if (rule) throw new OrderRefusedError(rule.code, rule.message, rule.hint);
+    if (order.profile !== undefined) {
+      // A directory that cannot be read fails the order below, with its backoff; nothing to judge here.
+      const info = await issuer.caInfo().catch(() => undefined);
+      const offered = info ? checkProfileOffered(order.profile, info.profiles, order.issuerUrl) : undefined;
+      if (offered) throw new OrderRefusedError(offered.code, offered.message, offered.hint);
+    }
+    await this.limits.check({ directoryUrl: order.issuerUrl, names: order.hosts, replaces: order.replaces });
+  }
+
+  private refusedBeforeOrder(target: Target, decision: Extract<Decision, { action: 'issue' }>, secret: SecretObject | undefined, e: OrderRefusedError): TargetOutcome {
+    const name = `${target.namespace}/${target.secretName}`;
+    this.log.warn({ target: name, reason: e.code, hint: e.hint }, `refuse ${name} before ordering (${decision.reason}): ${e.message}`);
+    const first = target.ingresses[0];
+    const ref = e.code === 'RateLimitAhead' || !first ? { kind: 'Secret', namespace: target.namespace, name: target.secretName } : { kind: 'Ingress', namespace: first.namespace, name: first.name };
+    this.issueFindings.push(finding(e.code, ref, `${name}: ${e.message}`, e.hint ?? ''));
+    const o: TargetOutcome = { target, result: 'refused', reason: e.code, message: e.message, hint: e.hint ?? '' };
+    this.describeExisting(o, decision.existing, undefined, secret, false);
+    return o;
   }
 
   /** Before the CA issues: still the lease holder, and the pass still going. Throws to abandon the order. */
@@ -362,10 +457,20 @@ class Pass {
     secrets: Map<string, SecretObject>,
   ): Promise<TargetOutcome> {
     const { ports } = this;
+    const issuer = ports.issuer(issuerUrl);
+    const profile = this.profileFor(target);
+    // RFC 9773 §5: a renewal names the certificate it replaces.
+    const replaces = decision.renewal ? await this.replacesFor(issuer, decision.existing, secret, issuerUrl) : undefined;
+    try {
+      await this.beforeOrder(issuer, { issuerUrl, profile, hosts: target.hosts, replaces });
+    } catch (e) {
+      if (e instanceof OrderRefusedError) return this.refusedBeforeOrder(target, decision, secret, e);
+      throw e;
+    }
     if (this.lock && !(await this.lock.confirm())) return this.stopped(target, decision, 'not ordered');
     if (this.halt.signal.aborted) return this.notDone(target, decision.existing, 'not ordered');
     const routing = ports.routing.forOrder(target, this.halt.signal);
-    let issued: { fullchainPem: string; keyPem: string; info: CertInfo; issuerUrl: string } | undefined;
+    let issued: IssuedForWrite | undefined;
     let keptIn: string | undefined;
     try {
       // The route is proven before the CA is asked: a route that does not answer costs no order.
@@ -379,14 +484,32 @@ class Pass {
         beforeValidation: routing.before,
         beforeFinalize: () => this.mayFinalize(),
       };
-      if (target.settings.profile) req.profile = target.settings.profile;
-      const cert = await ports.issuer(issuerUrl).issue(req);
+      if (profile) req.profile = profile;
+      if (replaces) {
+        req.replaces = replaces;
+        // Without `replaces` the order is no longer exempt: the ledger gets its say again.
+        req.beforeOrderWithoutReplaces = () => this.limits.check({ directoryUrl: issuerUrl, names: target.hosts });
+      }
+      const cert = await issuer.issue(req);
       this.certificatesIssued++;
-      issued = { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, info: cert.info, issuerUrl };
+      issued = { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, info: cert.info, issuerUrl, orderUrl: cert.orderUrl };
+      if (cert.profile) issued.profile = cert.profile;
+      if (cert.replaced) issued.replaced = cert.replaced;
+      if (cert.replacesDropped) issued.replacesDropped = cert.replacesDropped;
+      if (!cert.replaced) {
+        // Orders that replaced a certificate are exempt from the CA's limits and are not counted.
+        await this.limits.orderPlaced(issuerUrl);
+        await this.limits.certificateIssued(issuerUrl, target.hosts);
+      }
       // Kept before anything else happens: if the write fails or the process dies now, the next
       // attempt writes this certificate instead of ordering a duplicate.
       keptIn = await this.keep(target, issued);
     } catch (e) {
+      if (e instanceof OrderRefusedError) return this.refusedBeforeOrder(target, decision, secret, e);
+      if (e instanceof AcmeError && e.problem.failedHosts && !replaces) {
+        await this.limits.orderPlaced(issuerUrl);
+        await this.limits.validationFailed(issuerUrl, e.problem.failedHosts);
+      }
       if (e instanceof LeaseLostError) return this.stopped(target, decision, 'abandoned before the certificate was issued');
       if (isApiUnreachable(e)) this.stop(e);
       if (this.halt.signal.aborted) {
@@ -394,7 +517,7 @@ class Pass {
       }
       const failed = await this.recordFailure(target, secret, e, decision);
       // The old certificate is still what is served: report its dates for alerts and metrics.
-      this.describeExisting(failed, decision.existing, undefined, undefined);
+      this.describeExisting(failed, decision.existing, undefined, secret, false);
       return failed;
     } finally {
       await routing.after();
@@ -450,14 +573,15 @@ class Pass {
     decision: Extract<Decision, { action: 'issue' }>,
     secret: SecretObject | undefined,
     secrets: Map<string, SecretObject>,
-    cert: { fullchainPem: string; keyPem: string; info: CertInfo; issuerUrl: string },
+    cert: IssuedForWrite,
     how: { kept: boolean; keptSince?: Date },
   ): Promise<TargetOutcome> {
     const { ports, log } = this;
     const name = `${target.namespace}/${target.secretName}`;
-    const { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
+    let { renewAt } = renewalPlan(cert.info, this.renewBeforeFor(target));
+    let written: SecretObject;
     try {
-      const written = await this.writeSecret(target, cert, renewAt, secrets.get(name) ?? secret);
+      written = await this.writeSecret(target, cert, renewAt, secrets.get(name) ?? secret);
       secrets.set(name, written);
     } catch (e) {
       if (isApiUnreachable(e)) this.stop(e);
@@ -468,11 +592,23 @@ class Pass {
       // A failure record kept in the state ConfigMap is cleared by the success.
       await ports.failures.save(failureKey(target), undefined).catch(() => undefined);
     }
+    // The new certificate's window, recorded right away so that status shows the CA's plan.
+    const withAri = await this.ari.refresh(written, cert.issuerUrl, { force: true, renewBeforeMs: this.renewBeforeFor(target) });
+    if (withAri) secrets.set(name, withAri);
+    const plan = renewalPlan(cert.info, { renewBeforeMs: this.renewBeforeFor(target), ari: withAri ? viewSecret(withAri).ari : undefined });
+    renewAt = plan.renewAt;
     const fromKept = how.keptSince ? ` from the certificate kept since ${isoSeconds(how.keptSince)} (no new order)` : '';
     const result: 'issued' | 'renewed' = decision.renewal ? 'renewed' : 'issued';
-    const message = `${result} for ${target.hosts.join(', ')}${fromKept}: valid until ${isoSeconds(cert.info.notAfter)}, renews at ${isoSeconds(renewAt)}`;
-    log.info({ target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString() }, `${name}: ${message}`);
-    return {
+    let message = `${result} for ${target.hosts.join(', ')}${fromKept}: valid until ${isoSeconds(cert.info.notAfter)}, ${describePlan(plan)}`;
+    if (cert.profile) message += `; profile ${cert.profile}`;
+    if (decision.reason === 'AriRenewalDue') message += `; the CA asked for it (AriRenewalDue): ${decision.message}`;
+    if (cert.replaced) message += `; replaces ${cert.replaced}`;
+    if (cert.replacesDropped) message += `; ${cert.replacesDropped}, so it was ordered without "replaces" and counts against rate limits`;
+    log.info(
+      { target: name, reason: decision.reason, serial: cert.info.serial, notAfter: cert.info.notAfter.toISOString(), profile: cert.profile, replaces: cert.replaced },
+      `${name}: ${message}`,
+    );
+    const o: TargetOutcome = {
       target,
       result,
       reason: decision.reason,
@@ -482,7 +618,13 @@ class Pass {
       renewAt,
       serial: cert.info.serial,
       issuer: cert.info.issuerCN ?? cert.info.issuer,
+      renewalBasis: plan.basis,
     };
+    if (plan.ari) o.ari = plan.ari;
+    if (cert.profile) o.profile = cert.profile;
+    if (cert.replaced) o.replaced = cert.replaced;
+    if (cert.orderUrl) o.orderUrl = cert.orderUrl;
+    return o;
   }
 
   /**
@@ -493,7 +635,7 @@ class Pass {
    */
   private async writeSecret(
     target: Target,
-    cert: { fullchainPem: string; keyPem: string; info: CertInfo; issuerUrl: string },
+    cert: IssuedForWrite,
     renewAt: Date,
     initial: SecretObject | undefined,
   ): Promise<SecretObject> {
@@ -503,7 +645,7 @@ class Pass {
       const body = buildTlsSecret(
         target.namespace,
         target.secretName,
-        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl: cert.issuerUrl },
+        { fullchainPem: cert.fullchainPem, keyPem: cert.keyPem, hosts: target.hosts, notAfter: cert.info.notAfter, renewAt, issuerUrl: cert.issuerUrl, ...(cert.profile ? { profile: cert.profile } : {}) },
         existing,
       );
       try {

@@ -1,8 +1,10 @@
 // Every interface the core's orchestrators (pass.ts, audit-live.ts, routing.ts, service.ts,
 // listeners.ts) need from the world. Adapters (acme/, kube/, http/, files) implement them and import
 // them from here; nothing here knows about a library, and no adapter imports an orchestrator.
+import type { AriWindow } from './core/ari.js';
 import type { CertInfo } from './core/cert.js';
 import type { KeyType } from './core/annotations.js';
+import type { Ledger } from './core/ratelimits.js';
 import type { FailureRecord, SecretObject } from './core/secret.js';
 import type { Target } from './core/targets.js';
 
@@ -55,10 +57,21 @@ export interface AccountStore {
 }
 
 export interface IssueRequest {
+  /** DNS names, and IP addresses (identifier type ip, RFC 8738) for `issue`. */
   hosts: readonly string[];
   keyType: KeyType;
   /** ACME profile (draft-aaron-acme-profiles), passed through when set. */
   profile?: string;
+  /**
+   * The ARI certID of the certificate this order replaces (RFC 9773 §5): the CA links the two,
+   * and Let's Encrypt exempts such renewals from its rate limits.
+   */
+  replaces?: string;
+  /**
+   * Called when the CA refused `replaces` (alreadyReplaced, or the field itself), before ordering
+   * again without it; the new order counts against rate limits, so this may throw to stop it.
+   */
+  beforeOrderWithoutReplaces?: (why: string) => Promise<void>;
   signal?: AbortSignal;
   /** Runs after the answers are published and before the CA is asked to validate them. */
   beforeValidation?: (entries: readonly ChallengeEntry[]) => Promise<void>;
@@ -82,11 +95,37 @@ export interface IssuedCertificate {
   info: CertInfo;
   orderUrl: string;
   issuerUrl: string;
+  /** The profile the order was issued under, as the CA echoes it. */
+  profile?: string;
+  /** The certID the order replaced, when the CA accepted `replaces`. */
+  replaced?: string;
+  /** Why the order went without `replaces` after the CA refused it. */
+  replacesDropped?: string;
 }
+
+/** What a CA's directory offers beyond RFC 8555. */
+export interface CaInfo {
+  directoryUrl: string;
+  /** meta.profiles: name → description; absent when the CA offers none. */
+  profiles?: Record<string, string>;
+  /** The renewalInfo resource (RFC 9773); absent when the CA has no ARI. */
+  renewalInfoUrl?: string;
+}
+
+/** The CA's answer to a renewalInfo request, or why there is none; `nextCheck` says when to ask again. */
+export type RenewalInfoAnswer =
+  | { kind: 'window'; window: AriWindow; nextCheck: Date }
+  | { kind: 'failed'; problem: string; nextCheck: Date }
+  /** The CA has no ARI, or the certificate has no certID (no Authority Key Identifier). */
+  | { kind: 'unsupported'; problem: string };
 
 export interface IssuerPort {
   readonly directoryUrl: string;
   issue(req: IssueRequest): Promise<IssuedCertificate>;
+  /** The directory's profiles and ARI resource, read once per issuer. */
+  caInfo(): Promise<CaInfo>;
+  /** The CA's renewal window for a certificate it issued (GET renewalInfo). Never throws. */
+  renewalInfo(cert: Pick<CertInfo, 'certId'>): Promise<RenewalInfoAnswer>;
 }
 
 // ---- the cluster ---------------------------------------------------------------------------------
@@ -103,7 +142,8 @@ export interface ClusterPort extends ClusterReadPort {
   getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
   createSecret(secret: SecretObject): Promise<SecretObject>;
   replaceSecret(secret: SecretObject): Promise<SecretObject>;
-  patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<void>;
+  /** A merge patch of annotations; resolves to the Secret's new resourceVersion when the API returns it. */
+  patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<string | undefined | void>;
 }
 
 /** The cluster reads of the live audit (`check`, `status`, the service's audit). */
@@ -153,6 +193,14 @@ export interface CertificateStashPort {
 export interface FailureStatePort {
   load(): Promise<Map<string, FailureRecord>>;
   save(key: string, record: FailureRecord | undefined): Promise<void>;
+}
+
+/** The rate-limit ledger (core/ratelimits.ts): a ConfigMap in the cluster, a file for `issue`. */
+export interface RateLimitLedgerPort {
+  /** "ConfigMap certkeeper/certkeeper-ratelimits", for messages. */
+  readonly location: string;
+  load(): Promise<Ledger>;
+  save(ledger: Ledger): Promise<void>;
 }
 
 /** A lock held for a whole pass; `lost` aborts when another holder took it over. */

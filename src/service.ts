@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { Finding } from './core/findings.js';
+import { scheduleFindings } from './core/schedule.js';
 import { HOUR } from './core/time.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { challengeRequestLog } from './http/challenge-log.js';
@@ -119,6 +120,8 @@ export class CertkeeperService {
   /** Aborted on SIGTERM: the running pass orders nothing more and winds down. */
   private readonly shutdown = new AbortController();
   private challengeLog: ReturnType<typeof challengeRequestLog> | undefined;
+  /** The schedule's largest gap between two passes, measured at start. */
+  private maxGapMs = 0;
 
   constructor(
     private readonly opts: ServiceOptions,
@@ -138,7 +141,8 @@ export class CertkeeperService {
 
   async start(): Promise<void> {
     const { deps, opts } = this;
-    const { intervalMs } = checkSchedule(opts.schedule, opts.timezone);
+    const { intervalMs, maxGapMs } = checkSchedule(opts.schedule, opts.timezone);
+    this.maxGapMs = maxGapMs;
     // Unknown tokens (scanners, validators retrying old orders) are summed up once a minute, as `serve` does.
     const challengeLog = challengeRequestLog(deps.log);
     this.challengeLog = challengeLog;
@@ -221,8 +225,18 @@ export class CertkeeperService {
         deps.log.warn({ err: errorMessage(e) }, 'the live audit failed; alerting on the pass findings only');
       }
     }
+    // The schedule against the certificates in use now: a 160-hour certificate needs passes every 20 h.
+    const sparse = result
+      ? scheduleFindings({
+          schedule: this.opts.schedule,
+          maxGapMs: this.maxGapMs,
+          certificates: result.outcomes.map((o) => ({ namespace: o.target.namespace, secretName: o.target.secretName, notAfter: o.notAfter, renewAt: o.renewAt, profile: o.profile })),
+          now: deps.ports.clock(),
+        })
+      : [];
+    for (const f of sparse) deps.log.warn({ code: f.code, hint: f.hint }, f.message);
     const report: PassReport = {
-      findings: result ? mergeFindings(result.findings, outcomeFindings(result.outcomes), audited) : [],
+      findings: result ? mergeFindings(result.findings, outcomeFindings(result.outcomes), audited, sparse) : [],
       now: deps.ports.clock(),
     };
     if (result) report.result = result;

@@ -21,12 +21,14 @@ import { KubeEventRecorder } from './kube/events.js';
 import { LeaderElector } from './kube/leader.js';
 import { PassLease } from './kube/lease.js';
 import { IngressSolverRoute } from './kube/solvers/ingress.js';
+import { ConfigMapRateLimitLedger } from './kube/ratelimit-store.js';
 import { ConfigMapState } from './kube/state-store.js';
 import { SecretCertificateStash } from './kube/stash.js';
 import { eventListener } from './listeners.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions, PassPorts } from './pass.js';
 import type { AuditClusterPort, ChallengeEntry, ChallengeStore, Clock, IssuerPort } from './ports.js';
+import type { RateLimitMode } from './ratelimit-guard.js';
 import { ChallengeRouting, type SelfCheckMode, type SolverRoutes } from './routing.js';
 import { CertkeeperService, checkSchedule } from './service.js';
 
@@ -221,6 +223,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
           ...(cfg.email ? { email: cfg.email } : {}),
           ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
           polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
+          clock,
           log,
         });
         issuers.set(url, i);
@@ -233,6 +236,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
     lock: lease,
     clock,
     log,
+    ledger: new ConfigMapRateLimitLedger(kube, cfg.selfNamespace),
   };
   const runtime: KubeRuntime = {
     kube,
@@ -255,9 +259,19 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
 /** The settings `renew` and `run` share, as PassOptions. */
 export function passOptionsFrom(
   directoryUrl: string,
-  cfg: Parameters<typeof selectionFrom>[0] & { concurrency: number; force?: boolean; dryRun?: boolean; adopt?: boolean; renewBefore?: number | undefined },
+  cfg: Parameters<typeof selectionFrom>[0] & {
+    concurrency: number;
+    force?: boolean;
+    dryRun?: boolean;
+    adopt?: boolean;
+    renewBefore?: number | undefined;
+    profile?: string | undefined;
+    rateLimits?: RateLimitMode;
+  },
 ): PassOptions {
   const opts: PassOptions = { selection: selectionFrom(cfg), directoryUrl, concurrency: cfg.concurrency };
+  if (cfg.profile) opts.profile = cfg.profile;
+  if (cfg.rateLimits) opts.rateLimits = cfg.rateLimits;
   if (cfg.force) opts.force = true;
   if (cfg.dryRun) opts.dryRun = true;
   if (cfg.adopt) opts.adopt = true;
@@ -275,6 +289,8 @@ export interface AuditSettings extends Partial<SolverSettings> {
   allIngresses: boolean;
   ingressClass?: string | undefined;
   renewBefore?: number | undefined;
+  /** The service's ACME profile (`status` and the service; `check` judges by what each Secret records). */
+  profile?: string | undefined;
   /** `status` and the service name the CA in use; `check` judges by what each Secret records. */
   directory?: string | undefined;
   probe?: boolean;
@@ -318,6 +334,7 @@ export async function createLiveAudit(cfg: AuditSettings, kube: Kube, log: Logge
       const opts: AuditClusterOptions = { now, log, selection };
       if (cfg.directory) opts.directoryUrl = resolveDirectory(cfg.directory);
       if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
+      if (cfg.profile) opts.profile = cfg.profile;
       if (probe) opts.probe = probe;
       return opts;
     },

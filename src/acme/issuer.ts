@@ -2,12 +2,15 @@
 // acme-client speaks the protocol; this file decides the order of steps, publishes answers through
 // a ChallengeStore, polls with our own backoff, and turns every failure into an error that names the
 // host and the ACME problem type.
+import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
 import type { Logger } from 'pino';
 import { parseCertificate, splitPemCertificates } from '../core/cert.js';
 import { AcmeError, CaUnreachableError, errorMessage } from '../errors.js';
-import type { AccountStore, ChallengeEntry, ChallengeStore, IssuedCertificate, IssueRequest, StoredAccount } from '../ports.js';
+import type { CertInfo } from '../core/cert.js';
+import type { AccountStore, CaInfo, ChallengeEntry, ChallengeStore, IssuedCertificate, IssueRequest, RenewalInfoAnswer, StoredAccount } from '../ports.js';
+import { fetchRenewalInfo, readDirectory } from './ari.js';
 import { createCsr, generatePrivateKey } from './keys.js';
 import { reuseNonces, takeLastProblem, takeRetryAfter, withAcmeContext, type ProblemRecord } from './transport.js';
 
@@ -27,6 +30,9 @@ export interface PollingOptions {
  * asked; doubling from 20 ms, a CA that takes a second is polled 6 times.
  */
 const SHORT_WAIT_MS = 20;
+
+/** How long the directory's profiles and ARI resource are trusted before they are read again. */
+const DIRECTORY_MAX_AGE_MS = 24 * 3_600_000;
 
 export const DEFAULT_POLLING: PollingOptions = { intervalMs: 250, maxIntervalMs: 8000, timeoutMs: 180_000 };
 
@@ -52,6 +58,8 @@ export interface IssuerOptions {
    * a process that answers the challenges itself (`issue`) can tell; without it, polls are timed.
    */
   challengeFetched?: (token: string) => Promise<void>;
+  /** The clock renewalInfo's Retry-After is measured against; the wall clock by default. */
+  clock?: () => Date;
 }
 
 /**
@@ -78,8 +86,22 @@ type AcmeClient = InstanceType<typeof acme.Client>;
 type Order = Awaited<ReturnType<AcmeClient['createOrder']>>;
 type Authorization = Awaited<ReturnType<AcmeClient['getAuthorizations']>>[number];
 
+/**
+ * Did the CA refuse the order because of its `replaces` field? alreadyReplaced (RFC 9773 §5), and
+ * what CAs answer about the field itself: Pebble 2.10 says 400 "parsing ARI CertID failed", 403
+ * "did not request the certificate being replaced", 500 "could not find an order for the given
+ * certificate" or "at least one identifier in the new order and existing order must match".
+ */
+function refusedReplaces(e: unknown): boolean {
+  if (!(e instanceof AcmeError)) return false;
+  if (e.problem.type === 'alreadyReplaced') return true;
+  return /replace|certid|\bari\b|could not find an order for the given certificate|identifier in the new order and existing order/i.test(e.problem.detail);
+}
+
 export class AcmeIssuer {
   private client: Promise<AcmeClient> | undefined;
+  private directory: Promise<CaInfo> | undefined;
+  private directoryReadAt = 0;
   private readonly polling: PollingOptions;
 
   constructor(private readonly opts: IssuerOptions) {
@@ -88,6 +110,51 @@ export class AcmeIssuer {
 
   get directoryUrl(): string {
     return this.opts.directoryUrl;
+  }
+
+  /**
+   * The directory's profiles and ARI resource, read once per issuer. Says once what the CA lacks:
+   * without ARI renewals follow the lifetime ratio, without profiles none can be asked for.
+   */
+  caInfo(): Promise<CaInfo> {
+    // A long-running service notices a CA that gained ARI or profiles within a day (acme-client
+    // keeps its own copy of the directory as long).
+    if (this.directory && Date.now() - this.directoryReadAt > DIRECTORY_MAX_AGE_MS) this.directory = undefined;
+    if (!this.directory) this.directoryReadAt = Date.now();
+    this.directory ??= readDirectory(this.opts.directoryUrl).then(
+      (info) => {
+        const lacks = [info.renewalInfoUrl ? undefined : 'ACME Renewal Information (ARI)', info.profiles ? undefined : 'profiles'].filter(Boolean);
+        const has = [info.renewalInfoUrl ? 'ARI' : undefined, info.profiles ? `profiles ${Object.keys(info.profiles).join(', ')}` : undefined].filter(Boolean);
+        if (lacks.length > 0) {
+          this.opts.log.info(
+            { directoryUrl: info.directoryUrl, ari: info.renewalInfoUrl !== undefined, profiles: info.profiles ? Object.keys(info.profiles) : [] },
+            `the CA at ${info.directoryUrl} offers ${lacks.length === 2 ? 'neither' : 'no'} ${lacks.join(' nor ')}${info.renewalInfoUrl ? '' : '; renewals follow the lifetime ratio'}`,
+          );
+        } else {
+          this.opts.log.debug({ directoryUrl: info.directoryUrl }, `the CA offers ${has.join(' and ')}`);
+        }
+        return info;
+      },
+      (e: unknown) => {
+        this.directory = undefined;
+        throw this.translate(e, `reading the ACME directory ${this.opts.directoryUrl}`);
+      },
+    );
+    return this.directory;
+  }
+
+  /** The CA's renewal window for `cert` (RFC 9773 §4.2), or why there is none. Never throws. */
+  async renewalInfo(cert: Pick<CertInfo, 'certId'>): Promise<RenewalInfoAnswer> {
+    if (!cert.certId) return { kind: 'unsupported', problem: 'the certificate has no Authority Key Identifier, so ARI cannot name it' };
+    let info: CaInfo;
+    try {
+      info = await this.caInfo();
+    } catch (e) {
+      const clock = this.opts.clock ?? (() => new Date());
+      return { kind: 'failed', problem: (e as Error).message, nextCheck: new Date(clock().getTime() + 3_600_000) };
+    }
+    if (!info.renewalInfoUrl) return { kind: 'unsupported', problem: `the CA at ${this.opts.directoryUrl} has no renewalInfo resource (no ARI)` };
+    return fetchRenewalInfo(info.renewalInfoUrl, cert.certId, this.opts.clock ?? (() => new Date()));
   }
 
   /** The account client, registered once per process even when orders run concurrently. */
@@ -163,14 +230,30 @@ export class AcmeIssuer {
     csrPromise.catch(() => undefined);
     req.signal?.throwIfAborted();
     let order: Order;
+    const create: { identifiers: { type: string; value: string }[]; profile?: string; replaces?: string } = {
+      // RFC 8738: IP addresses are identifiers of type ip.
+      identifiers: hosts.map((value) => ({ type: isIP(value) === 0 ? 'dns' : 'ip', value })),
+    };
+    if (req.profile) create.profile = req.profile;
+    if (req.replaces) create.replaces = req.replaces;
+    let replacesDropped: string | undefined;
     try {
-      const create: { identifiers: { type: string; value: string }[]; profile?: string } = {
-        identifiers: hosts.map((value) => ({ type: 'dns', value })),
-      };
-      if (req.profile) create.profile = req.profile;
-      order = await client.createOrder(create);
+      order = await client.createOrder(create as Parameters<AcmeClient['createOrder']>[0]);
     } catch (e) {
-      throw this.translate(e, `ordering ${what}`);
+      const err = this.translate(e, `ordering ${what}`);
+      if (!create.replaces || !refusedReplaces(err)) throw err;
+      // The renewal is still needed; only the link to the old certificate (and with it the
+      // rate-limit exemption) is lost.
+      const problem = (err as AcmeError).problem;
+      replacesDropped = `the CA refused "replaces" (${problem.type}: ${problem.detail})`;
+      log.warn({ replaces: create.replaces, problem: problem.type }, `${replacesDropped}; ordering again without it`);
+      await req.beforeOrderWithoutReplaces?.(replacesDropped);
+      delete create.replaces;
+      try {
+        order = await client.createOrder(create as Parameters<AcmeClient['createOrder']>[0]);
+      } catch (e2) {
+        throw this.translate(e2, `ordering ${what} without "replaces"`);
+      }
     }
     log.debug({ order: order.url }, 'order created');
 
@@ -243,7 +326,7 @@ export class AcmeIssuer {
       const info = parseCertificate(pem);
       log.debug({ notAfter: info.notAfter.toISOString(), serial: info.serial }, 'certificate downloaded');
       issued = true;
-      return {
+      const result: IssuedCertificate = {
         hosts,
         keyPem,
         fullchainPem: blocks.join(''),
@@ -253,6 +336,11 @@ export class AcmeIssuer {
         orderUrl: order.url,
         issuerUrl: this.opts.directoryUrl,
       };
+      const echoed = order as { profile?: unknown; replaces?: unknown };
+      if (typeof echoed.profile === 'string' && echoed.profile !== '') result.profile = echoed.profile;
+      if (create.replaces) result.replaced = create.replaces;
+      if (replacesDropped) result.replacesDropped = replacesDropped;
+      return result;
     } finally {
       if (!issued) await this.deactivatePending(client, order, authzs, log);
       if (published.length > 0) {
@@ -367,7 +455,7 @@ export class AcmeIssuer {
       failures.length === 1
         ? `validation failed for ${first.host} (${first.type}): ${first.detail}`
         : `validation failed for ${failures.length} hosts of ${what}:\n  ${lines.join('\n  ')}`,
-      { type: first.type, detail: first.detail, host: first.host, url: order.url },
+      { type: first.type, detail: first.detail, host: first.host, failedHosts: failures.map((f) => f.host), url: order.url },
     );
   }
 

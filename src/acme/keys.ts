@@ -1,5 +1,6 @@
 // Certificate keys come from node:crypto; acme-client only builds the CSR from them.
 import { generateKeyPair } from 'node:crypto';
+import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import acme from 'acme-client';
 
@@ -22,11 +23,13 @@ export async function generatePrivateKey(type: KeyType): Promise<string> {
 const MAX_COMMON_NAME = 64;
 
 /**
- * A CSR for `hosts`, signed with `keyPem`. The first host becomes the subject CN when it fits;
- * CAs take the names from the SAN extension, so a long first name simply leaves the CN out.
+ * A CSR for `hosts` (DNS names and IP addresses, which become iPAddress SANs), signed with
+ * `keyPem`. The first DNS name becomes the subject CN when it fits; CAs take the names from the
+ * SAN extension (and profiles without a CN ignore it), so a long name or an IP-only CSR simply
+ * leaves the CN out.
  */
 export async function createCsr(hosts: readonly string[], keyPem: string): Promise<Buffer> {
-  const [first] = hosts;
+  const first = hosts.find((h) => isIP(h) === 0);
   const data: { altNames: string[]; commonName?: string } = { altNames: [...hosts] };
   if (first !== undefined && first.length <= MAX_COMMON_NAME) data.commonName = first;
   const [, csr] = await acme.crypto.createCsr(data, keyPem);

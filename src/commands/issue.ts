@@ -1,17 +1,28 @@
 // `certkeeper issue`: certbot-style standalone issuance. Answers HTTP-01 on port 80 itself and
 // writes fullchain.pem, cert.pem, chain.pem and privkey.pem. It runs the same ACME adapter as the
-// Kubernetes path, with a file account store and in-memory challenge answers.
+// Kubernetes path, with a file account store and in-memory challenge answers. Safe to run from
+// cron, like certbot's `certonly` on an existing lineage: while --out holds a certificate that
+// covers the names, matches its key and is not due (the CA's ARI window, else the lifetime
+// ratio), it orders nothing; a renewal names the certificate it replaces (RFC 9773).
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FileAccountStore } from '../acme/account-file-store.js';
 import { AcmeIssuer, FetchWatch } from '../acme/issuer.js';
+import { FileRateLimitLedger } from '../acme/ratelimit-file-store.js';
 import { resolveDirectory } from '../core/annotations.js';
 import { configureAcmeTransport } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
-import { checkHosts, MAX_NAMES_PER_CERTIFICATE } from '../core/hosts.js';
+import type { AriRecord } from '../core/ari.js';
+import { checkKeyMatches, parseCertificate, type CertInfo } from '../core/cert.js';
+import { canonicalIp, checkHosts, MAX_NAMES_PER_CERTIFICATE, uncoveredHosts } from '../core/hosts.js';
+import { checkProfileOffered, checkProfileRules, defaultProfile, type OrderIdentifier } from '../core/profiles.js';
+import { describePlan, renewalPlan, type RenewalPlan } from '../core/renewal.js';
+import { isoSeconds } from '../core/time.js';
 import { ConfigError, IoError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { RateLimitGuard } from '../ratelimit-guard.js';
 import { MemoryChallengeStore } from '../http/memory-store.js';
 import { startResponder } from '../http/responder.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
@@ -25,6 +36,8 @@ const NAMES = [
   'eabHmacKey',
   'keyType',
   'profile',
+  'force',
+  'rateLimits',
   'acmeCaBundle',
   'acmePollInterval',
   'httpPort',
@@ -40,14 +53,19 @@ export function registerIssue(program: Command, io: CliIo, setExit: (code: numbe
     .summary('obtain a certificate on this machine, answering HTTP-01 on port 80 (no cluster)')
     .description(
       'Obtain a certificate for one or more names, answering the HTTP-01 challenges on port 80 of this machine ' +
-        '(like certbot --standalone), and write fullchain.pem, cert.pem, chain.pem and privkey.pem (mode 0600).\n\n' +
-        'Exit codes: 0 issued, 1 failed, 2 usage error.',
+        '(like certbot --standalone), and write fullchain.pem, cert.pem, chain.pem and privkey.pem (mode 0600). ' +
+        'IP addresses are ordered as IP identifiers (on Let\'s Encrypt with the shortlived profile). ' +
+        'When --out already holds a certificate for the names that is not due for renewal (the CA\'s ARI window, else a third of its lifetime), ' +
+        'nothing is ordered: safe to run from cron. --force orders anyway.\n\n' +
+        'Exit codes: 0 issued or not due, 1 failed, 2 usage error.',
     )
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  certkeeper issue -d shop.example.com -d www.shop.example.com --out /etc/ssl/shop --email ops@example.com\n' +
-        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080   # port 80 forwarded to 8080',
+        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080   # port 80 forwarded to 8080\n' +
+        '  certkeeper issue -d 203.0.113.10 -d 2001:db8::1 --out /etc/ssl/ip   # an IP certificate (shortlived on Let\'s Encrypt)\n' +
+        '  17 3 * * * certkeeper issue -d shop.example.com --out /etc/ssl/shop && systemctl reload nginx   # crontab: orders only when due',
     );
   addSettings(cmd, NAMES);
   cmd.action(async (flags: Record<string, unknown>) => {
@@ -62,13 +80,16 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
     const log = loggerFor(io, cfg);
     if (cfg.domains.length === 0) throw new ConfigError('no names given', 'pass each name with -d, e.g. -d shop.example.com -d www.shop.example.com');
     if (!cfg.out) throw new ConfigError('no output folder given', 'pass --out DIR, e.g. --out /etc/ssl/shop');
-    const { hosts, problems, duplicates } = checkHosts(cfg.domains);
+    // IP addresses are identifiers of their own (RFC 8738); every other name must be a hostname.
+    const ips = [...new Set(cfg.domains.map(canonicalIp).filter((ip): ip is string => ip !== undefined))];
+    const { hosts: names, problems, duplicates } = checkHosts(cfg.domains.filter((d) => canonicalIp(d) === undefined));
     if (problems.length > 0) {
       throw new ConfigError(
         problems.map((p) => p.message).join('; '),
         problems.map((p) => p.hint).filter((h, i, a) => a.indexOf(h) === i).join('; '),
       );
     }
+    const hosts = [...names, ...ips];
     if (hosts.length > MAX_NAMES_PER_CERTIFICATE) {
       throw new ConfigError(
         `${hosts.length} names given; a certificate holds at most ${MAX_NAMES_PER_CERTIFICATE}`,
@@ -79,6 +100,12 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
     if ((cfg.eabKid === undefined) !== (cfg.eabHmacKey === undefined)) {
       throw new ConfigError('external account binding needs both --eab-kid and --eab-hmac-key', 'copy both from your CA account page');
     }
+    const directoryUrl = resolveDirectory(cfg.directory);
+    const identifiers: OrderIdentifier[] = hosts.map((value) => ({ type: ips.includes(value) ? 'ip' : 'dns', value }));
+    // Let's Encrypt issues IP certificates under shortlived only: pick it unless told otherwise.
+    const profile = cfg.profile ?? defaultProfile(identifiers, directoryUrl);
+    const rule = checkProfileRules(profile, identifiers, directoryUrl);
+    if (rule) throw new ConfigError(rule.message, rule.hint);
     const out = resolve(cfg.out);
     // Check the folder before spending an order: a failed write after issuance wastes a
     // certificate of the weekly duplicate limit.
@@ -86,9 +113,42 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
     const caBundlePem = cfg.acmeCaBundle ? await readCaBundle(cfg.acmeCaBundle) : undefined;
     configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
 
-    const directoryUrl = resolveDirectory(cfg.directory);
     const store = new MemoryChallengeStore();
     const fetches = new FetchWatch();
+    const issuer = new AcmeIssuer({
+      directoryUrl,
+      accountStore: new FileAccountStore(cfg.accountDir, directoryUrl),
+      challengeStore: store,
+      ...(cfg.email ? { email: cfg.email } : {}),
+      ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
+      polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
+      challengeFetched: (token) => fetches.fetched(token),
+      log,
+    });
+
+    const existing = await readLineage(out, hosts, log);
+    let replaces: string | undefined;
+    if (existing && !cfg.force) {
+      const plan = await planFor(existing, issuer, log);
+      const now = new Date();
+      if (now < plan.renewAt) {
+        io.stdout(
+          `not due: ${join(out, 'fullchain.pem')} for ${hosts.join(', ')} is valid until ${isoSeconds(existing.notAfter)}, ${describePlan(plan)} (${plan.basis}); nothing ordered\n`,
+        );
+        return EXIT.ok;
+      }
+      log.info({ renewAt: plan.renewAt.toISOString(), basis: plan.basis }, `renewing ${join(out, 'fullchain.pem')}: renewal was due at ${isoSeconds(plan.renewAt)} (${plan.basis === 'Ari' ? 'AriRenewalDue' : 'RenewalDue'})`);
+    }
+    // RFC 9773 §5: the renewal names the certificate it replaces (also with --force), at a CA with ARI.
+    if (existing?.certId && (await issuer.caInfo().catch(() => undefined))?.renewalInfoUrl) replaces = existing.certId;
+    if (cfg.profile !== undefined) {
+      const info = await issuer.caInfo();
+      const offered = checkProfileOffered(cfg.profile, info.profiles, directoryUrl);
+      if (offered) throw new ConfigError(offered.message, offered.hint);
+    }
+    const limits = new RateLimitGuard(new FileRateLimitLedger(cfg.accountDir), cfg.rateLimits, () => new Date(), log);
+    await limits.check({ directoryUrl, names: hosts, replaces });
+
     const responder = await startResponder({
       lookup: store,
       port: cfg.httpPort,
@@ -101,25 +161,39 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
     cleanup = () => responder.close();
     log.info({ port: responder.address.port, address: responder.address.address }, 'answering HTTP-01 challenges');
 
-    const issuer = new AcmeIssuer({
-      directoryUrl,
-      accountStore: new FileAccountStore(cfg.accountDir, directoryUrl),
-      challengeStore: store,
-      ...(cfg.email ? { email: cfg.email } : {}),
-      ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
-      polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
-      challengeFetched: (token) => fetches.fetched(token),
-      log,
-    });
     const started = Date.now();
-    const cert = await issuer.issue({ hosts, keyType: cfg.keyType, ...(cfg.profile ? { profile: cfg.profile } : {}), ...(io.signal ? { signal: io.signal } : {}) });
+    const cert = await issuer
+      .issue({
+        hosts,
+        keyType: cfg.keyType,
+        ...(profile ? { profile } : {}),
+        ...(replaces ? { replaces, beforeOrderWithoutReplaces: () => limits.check({ directoryUrl, names: hosts }) } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+      })
+      .catch(async (e: unknown) => {
+        const failed = (e as { problem?: { failedHosts?: string[] } }).problem?.failedHosts;
+        if (failed && !replaces) {
+          await limits.orderPlaced(directoryUrl);
+          await limits.validationFailed(directoryUrl, failed);
+        }
+        throw e;
+      });
     await writeCertificateFiles(out, cert);
+    if (!cert.replaced) {
+      await limits.orderPlaced(directoryUrl);
+      await limits.certificateIssued(directoryUrl, hosts);
+    }
     const days = Math.floor((cert.info.notAfter.getTime() - Date.now()) / 86_400_000);
+    const life = Math.round((cert.info.notAfter.getTime() - cert.info.notBefore.getTime()) / 3_600_000);
     io.stdout(
-      `issued ${cert.info.keyType} certificate for ${hosts.join(', ')}\n` +
+      `${existing ? 'renewed' : 'issued'} ${cert.info.keyType} certificate for ${hosts.join(', ')}\n` +
         `  issuer:    ${cert.info.issuerCN ?? cert.info.issuer}\n` +
-        `  valid:     ${cert.info.notBefore.toISOString()} → ${cert.info.notAfter.toISOString()} (${days} days)\n` +
+        (cert.profile ? `  profile:   ${cert.profile}\n` : '') +
+        `  valid:     ${cert.info.notBefore.toISOString()} → ${cert.info.notAfter.toISOString()} (${days >= 2 ? `${days} days` : `${Math.floor((cert.info.notAfter.getTime() - Date.now()) / 3_600_000)} hours`}; lifetime ${life % 24 === 0 ? `${life / 24} days` : `${life} hours`})\n` +
         `  serial:    ${cert.info.serial}\n` +
+        (cert.replaced ? `  replaces:  ${cert.replaced}\n` : '') +
+        `  order:     ${cert.orderUrl}\n` +
+        (cert.replacesDropped ? `  note:      ${cert.replacesDropped}; ordered again without it\n` : '') +
         `  written:   ${join(out, 'fullchain.pem')}, cert.pem, chain.pem, privkey.pem (0600)\n` +
         `  took:      ${((Date.now() - started) / 1000).toFixed(2)} s\n`,
     );
@@ -129,6 +203,54 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
   } finally {
     await cleanup?.();
   }
+}
+
+/**
+ * The certificate already in --out, when it can stand in for a new order: it parses, covers every
+ * name, matches privkey.pem and has not expired. Anything else is logged and ordered anew.
+ */
+async function readLineage(out: string, hosts: readonly string[], log: Logger): Promise<CertInfo | undefined> {
+  let fullchain: string;
+  let key: string;
+  try {
+    [fullchain, key] = await Promise.all([readFile(join(out, 'fullchain.pem'), 'utf8'), readFile(join(out, 'privkey.pem'), 'utf8')]);
+  } catch {
+    return undefined;
+  }
+  let info: CertInfo;
+  try {
+    info = parseCertificate(fullchain);
+  } catch (e) {
+    log.info({ err: (e as Error).message }, `ordering anew: ${join(out, 'fullchain.pem')} cannot be parsed`);
+    return undefined;
+  }
+  const ipSans = new Set(info.ipSans.map((ip) => canonicalIp(ip) ?? ip));
+  const missing = [...uncoveredHosts(info.sans, hosts.filter((h) => canonicalIp(h) === undefined)), ...hosts.filter((h) => canonicalIp(h) !== undefined && !ipSans.has(h))];
+  if (missing.length > 0) {
+    log.info({ missing }, `ordering anew: the certificate in ${join(out, 'fullchain.pem')} does not cover ${missing.join(', ')}`);
+    return undefined;
+  }
+  const kc = checkKeyMatches(fullchain, key);
+  if (!kc.ok) {
+    log.info({ reason: kc.reason }, `ordering anew: ${join(out, 'privkey.pem')}: ${kc.message}`);
+    return undefined;
+  }
+  if (new Date() >= info.notAfter) {
+    log.info({ notAfter: info.notAfter.toISOString() }, `ordering anew: the certificate in ${join(out, 'fullchain.pem')} expired at ${isoSeconds(info.notAfter)}`);
+    return undefined;
+  }
+  return info;
+}
+
+/** When the certificate in --out renews: inside the CA's ARI window when it has one, else by its lifetime. */
+async function planFor(info: CertInfo, issuer: AcmeIssuer, log: Logger): Promise<RenewalPlan> {
+  let ari: AriRecord | undefined;
+  if (info.certId) {
+    const answer = await issuer.renewalInfo(info);
+    if (answer.kind === 'window') ari = { certId: info.certId, ...answer.window, nextCheck: answer.nextCheck };
+    else log.info({ problem: answer.problem }, `no ARI window from the CA: ${answer.problem}; renewal follows the lifetime ratio`);
+  }
+  return renewalPlan(info, { ari });
 }
 
 async function prepareOutDir(out: string): Promise<void> {

@@ -24,6 +24,8 @@ export const CLUSTER_SETTINGS = [
   'eabHmacKey',
   'acmeCaBundle',
   'acmePollInterval',
+  'profile',
+  'rateLimits',
   'selfCheck',
   'selfCheckAddress',
   'selfCheckTimeout',

@@ -18,6 +18,7 @@ const NAMES = [
   'ingressClass',
   'directory',
   'renewBefore',
+  'profile',
   'output',
   'clockOffset',
   'logLevel',
@@ -26,8 +27,10 @@ const NAMES = [
 
 const HELP_AFTER = `
 States (the same decision \`certkeeper renew\` makes now):
-  Valid       up to date; RENEWS AT is when the next pass renews it
-  RenewalDue  inside its renewal window (or hosts / CA changed): the next pass renews it
+  Valid       up to date; RENEWS AT is when the next pass renews it (a moment inside the CA's
+              ARI window when the CA publishes one, else 1/3 of the lifetime before expiry)
+  RenewalDue  inside its renewal window, the CA asked for it (AriRenewalDue), or hosts / CA /
+              profile changed: the next pass renews it
   Expired     past NOT AFTER
   Missing     the Secret does not exist yet
   Invalid     the Secret cannot serve the hosts (wrong type, keys, PEM, key mismatch, SANs)
@@ -42,8 +45,11 @@ Run \`certkeeper check\` for the problems behind a state and how to fix them.
 export function registerStatus(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('status')
-    .summary('one line per certificate: hosts, issuer, expiry, renewal time and state')
-    .description('Show every certificate the selected Ingresses use: namespace, Secret, hosts, issuer, not-after, days left, planned renewal and state.')
+    .summary('one line per certificate: hosts, issuer, profile, expiry, renewal time and state')
+    .description(
+      'Show every certificate the selected Ingresses use: namespace, Secret, hosts, issuer, profile, real lifetime, not-after, days left, planned renewal and state, ' +
+        'and the renewal windows the CA suggests through ACME Renewal Information (ARI).',
+    )
     .addHelpText('after', HELP_AFTER);
   addSettings(cmd, NAMES);
   cmd.action(async (flags: Record<string, unknown>) => {

@@ -5,6 +5,7 @@
 // Levels follow the certificate's lifetime, never fixed days: Let's Encrypt certificates last 90
 // days, 45 days (`tlsserver`) or 160 hours (`shortlived`), and a "warn at 30 days" rule would be
 // permanently red for two of them and far too late for none.
+import type { AriWindow } from './ari.js';
 import { renewalWindowMs } from './renewal.js';
 import { describeObject, type Finding, type FindingCode, type ObjectRef } from './findings.js';
 import type { IngressRef } from './ingress.js';
@@ -30,6 +31,10 @@ export interface CertificateState {
   renewAt?: Date;
   /** Consecutive failed issuance attempts (the Secret's failure record). */
   failures: number;
+  /** The profile the certificate was issued under. */
+  profile?: string;
+  /** The CA's ARI window, when renewAt follows it (the renewal reason is then AriRenewalDue). */
+  ari?: AriWindow;
   lastError?: string;
   retryAfter?: Date;
 }
@@ -148,6 +153,10 @@ export const FINDING_ALERT_LEVELS: Partial<Record<FindingCode, AlertLevel>> = {
   Http01Unreachable: 'warning',
   Http01WrongResponse: 'warning',
   Http01RedirectLoop: 'warning',
+  // Renewals stop until the configuration changes.
+  ProfileUnknown: 'warning',
+  ProfileNotAllowed: 'warning',
+  ScheduleTooSparse: 'warning',
 };
 
 const LEVEL_RANK: Record<AlertLevel, number> = { warning: 1, critical: 2 };
@@ -193,14 +202,21 @@ function secretKey(namespace: string, name: string, kind: string): string {
   return `${namespace}/${name}:${kind}`;
 }
 
+/** To the minute: notAfter is inclusive, so a 45-day certificate spans 45 days minus one second. */
 function lifetimeOf(s: CertificateState): number | undefined {
-  return s.notBefore && s.notAfter ? s.notAfter.getTime() - s.notBefore.getTime() : undefined;
+  return s.notBefore && s.notAfter ? Math.round((s.notAfter.getTime() - s.notBefore.getTime()) / MINUTE) * MINUTE : undefined;
 }
 
 function plannedRenewal(s: CertificateState): Date | undefined {
   if (s.renewAt) return s.renewAt;
   if (s.notBefore && s.notAfter) return new Date(s.notAfter.getTime() - renewalWindowMs({ notBefore: s.notBefore, notAfter: s.notAfter }));
   return undefined;
+}
+
+/** " by the CA (AriRenewalDue: its ARI window …, explanation …)" when the CA set the renewal time. */
+function ariText(s: CertificateState): string {
+  if (!s.ari) return '';
+  return ` by the CA (AriRenewalDue: its ARI window is ${isoTime(s.ari.start)} – ${isoTime(s.ari.end)}${s.ari.explanationUrl ? `; explanation: ${s.ari.explanationUrl}` : ''})`;
 }
 
 function renewCommand(s: Pick<CertificateState, 'ingresses'>): string {
@@ -239,8 +255,8 @@ function expiryAlert(s: CertificateState, now: Date, opts: AlertOptions): Alert 
     ingresses: [...s.ingresses],
     notAfter: s.notAfter,
   };
-  const lifeText = life !== undefined ? ` (lifetime ${formatDuration(life)})` : '';
-  const planned = renewAt ? `; renewal was planned for ${isoTime(renewAt)} (${relativeTime(renewAt, now)})` : '';
+  const lifeText = life !== undefined ? ` (lifetime ${formatDuration(life)}${s.profile ? `, profile ${s.profile}` : ''})` : '';
+  const planned = renewAt ? `; renewal was planned for ${isoTime(renewAt)} (${relativeTime(renewAt, now)})${ariText(s)}` : '';
   const why = `${planned}${failureText(s, now)}`;
   const head = `the certificate in Secret ${name} for ${hostList(s.hosts)}`;
 
@@ -368,7 +384,9 @@ function findingAlerts(findings: readonly Finding[], states: readonly Certificat
     if (messages.length > 1) message += `; and ${messages.length - 1} more like it${hosts.length > 1 ? ` (hosts ${hostList(hosts)})` : ''}`;
     const owner = g.owner;
     if (owner) {
-      const validity = owner.notAfter ? `valid until ${isoTime(owner.notAfter)} (${relativeTime(owner.notAfter, now)})` : 'no valid certificate';
+      const life = lifetimeOf(owner);
+      const facts = [owner.profile ? `profile ${owner.profile}` : '', life !== undefined ? `lifetime ${formatDuration(life)}` : ''].filter(Boolean).join(', ');
+      const validity = owner.notAfter ? `valid until ${isoTime(owner.notAfter)} (${relativeTime(owner.notAfter, now)}${facts ? `; ${facts}` : ''})` : 'no valid certificate';
       message += ` [Secret ${owner.namespace}/${owner.secretName} for ${hostList(owner.hosts)}: ${validity}]`;
     }
     const ingresses = owner
@@ -416,6 +434,9 @@ const FINDING_SUMMARY: Partial<Record<FindingCode, string>> = {
   Http01WrongResponse: 'HTTP-01 path does not reach certkeeper',
   Http01RedirectLoop: 'HTTP-01 path redirects in a loop',
   SecretWriteFailed: 'issued certificate not written',
+  ProfileUnknown: 'profile not offered by the CA',
+  ProfileNotAllowed: 'profile does not allow this certificate',
+  ScheduleTooSparse: 'schedule too sparse for the renewal window',
 };
 
 /**

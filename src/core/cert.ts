@@ -1,6 +1,7 @@
 // PEM → facts about certificates. Pure: node:crypto's X509Certificate and KeyObject parse and
 // compare; nothing here reads files, the network or the clock.
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { ariCertId } from './ari.js';
 
 export interface CertInfo {
   /** DNS names of the subjectAltName extension, lower-case, in certificate order. */
@@ -20,6 +21,8 @@ export interface CertInfo {
   serial: string;
   /** SHA-256 fingerprint of the DER certificate, upper-case hex with colons (as openssl prints). */
   fingerprint: string;
+  /** The ARI certificate identifier (RFC 9773 §4.1); absent without an Authority Key Identifier. */
+  certId?: string;
   selfSigned: boolean;
   isCA: boolean;
   keyType: string;
@@ -74,12 +77,21 @@ function describeKey(key: KeyObject): string {
   return key.asymmetricKeyType ?? 'unknown';
 }
 
+/** A detail of a certificate that cannot be read must not cost the rest: the CA already issued it. */
+function tryRead<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
+}
+
 function infoOf(x: X509Certificate, pem: string): CertInfo {
-  const { dns, ip } = parseSans(x.subjectAltName);
+  const { dns, ip } = tryRead(() => parseSans(x.subjectAltName), { dns: [] as string[], ip: [] as string[] });
   // Node returns undefined, not "", for an empty DN, whatever @types/node says; Let's Encrypt's
   // tlsserver and shortlived profiles (and Pebble 2.10) issue certificates whose subject is empty.
-  const subject = (x.subject as string | undefined) ?? '';
-  const issuer = (x.issuer as string | undefined) ?? '';
+  const subject = tryRead(() => (x.subject as string | undefined) ?? '', '');
+  const issuer = tryRead(() => (x.issuer as string | undefined) ?? '', '');
   let selfSigned = false;
   if (subject === issuer) {
     try {
@@ -88,7 +100,7 @@ function infoOf(x: X509Certificate, pem: string): CertInfo {
       selfSigned = false;
     }
   }
-  return {
+  const info: CertInfo = {
     sans: dns,
     ipSans: ip,
     notBefore: new Date(x.validFrom),
@@ -101,11 +113,14 @@ function infoOf(x: X509Certificate, pem: string): CertInfo {
     serial: x.serialNumber,
     fingerprint: x.fingerprint256,
     selfSigned,
-    isCA: x.ca,
-    keyType: describeKey(x.publicKey),
+    isCA: tryRead(() => x.ca, false),
+    keyType: tryRead(() => describeKey(x.publicKey), 'unknown'),
     chain: [],
     pem,
   };
+  const certId = tryRead(() => ariCertId(x.raw), undefined);
+  if (certId !== undefined) info.certId = certId;
+  return info;
 }
 
 /**
@@ -217,8 +232,8 @@ export function describeDefaultCertificate(kind: DefaultCertificateKind): string
  * The name to show for a certificate: its subject CN, else its first SAN (certificates without a
  * subject name their hosts only in subjectAltName), else the subject DN.
  */
-export function displayName(info: Pick<CertInfo, 'subjectCN' | 'sans' | 'ipSans' | 'subject'>): string {
-  return info.subjectCN ?? info.sans[0] ?? info.ipSans[0] ?? (info.subject !== '' ? info.subject : 'a certificate without subject or subjectAltName');
+export function displayName(info: Pick<CertInfo, 'subjectCN' | 'sans' | 'subject'> & { ipSans?: readonly string[] }): string {
+  return info.subjectCN ?? info.sans[0] ?? info.ipSans?.[0] ?? (info.subject !== '' ? info.subject : 'a certificate without subject or subjectAltName');
 }
 
 /** Whole lifetime of a certificate in milliseconds. */

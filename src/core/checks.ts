@@ -3,11 +3,11 @@
 // audit chain, every hit of which `check`, `lint`, `status`, the pass's own audit and alerts report.
 // Renew and check therefore cannot disagree about the same Secret. Pure: the Secret comes in decoded
 // (core/secret.ts viewSecret), `now` is a parameter.
-import { checkKeyMatches, defaultCertificateKind, describeDefaultCertificate, lifetimeMs, type CertInfo, type KeyCheck } from './cert.js';
+import { checkKeyMatches, defaultCertificateKind, describeDefaultCertificate, displayName, lifetimeMs, type CertInfo, type KeyCheck } from './cert.js';
 import { finding, type Finding, type FindingCode, type ObjectRef } from './findings.js';
 import { uncoveredHosts } from './hosts.js';
 import type { IngressRef } from './ingress.js';
-import { renewalPlan } from './renewal.js';
+import { renewalPlan, type RenewalPlan } from './renewal.js';
 import { ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, TLS_SECRET_TYPE, viewSecret, type SecretView } from './secret.js';
 import { isoSeconds, spanText } from './time.js';
 
@@ -29,6 +29,8 @@ export interface CheckInput {
   renewBeforeMs?: number;
   /** The ACME directory the Target is issued from now; without it IssuerChanged cannot fire. */
   issuerUrl?: string;
+  /** The ACME profile the Target asks for now; without it ProfileChanged cannot fire. */
+  profile?: string;
   /** --adopt: certkeeper may replace a Secret it did not create. */
   adopt?: boolean;
   /** Namespaces holding a Secret of the same name, when this one is missing. */
@@ -62,7 +64,9 @@ export type IssueReason =
   | 'SansNotCoveringHosts'
   | 'HostsChanged'
   | 'IssuerChanged'
+  | 'ProfileChanged'
   | 'CertificateExpired'
+  | 'AriRenewalDue'
   | 'RenewalDue';
 type AuditOnly = 'InvalidManifest' | 'CertificateNotYetValid' | 'SelfSignedCertificate' | 'ChainIncomplete';
 
@@ -83,7 +87,7 @@ const usedBy = (i: CheckInput): string => {
 const certOf = (i: CheckInput): CertInfo | undefined => (i.secret.isObject ? i.secret.info : undefined);
 const isDefault = (info: CertInfo): boolean => defaultCertificateKind(info) !== undefined;
 /** A certificate's name for people: its CN, else its first SAN (Let's Encrypt's tlsserver and shortlived certificates have no CN). */
-const nameOf = (info: CertInfo): string => info.subjectCN ?? info.sans[0] ?? info.ipSans[0] ?? info.subject;
+const nameOf = (info: CertInfo): string => displayName(info);
 
 function keyCheckOf(i: CheckInput): KeyCheck | undefined {
   const crt = i.secret.crt.value;
@@ -269,6 +273,18 @@ export const IssuerChanged = check('IssuerChanged', (i) => {
   };
 });
 
+export const ProfileChanged = check('ProfileChanged', (i) => {
+  // certkeeper.dev/profile set or changed on the Ingress (say classic → shortlived): the
+  // certificate in the Secret was issued under another profile, or before profiles were recorded.
+  if (i.profile === undefined || !certOf(i) || i.secret.profile === i.profile) return undefined;
+  const had = i.secret.profile ?? '(none recorded)';
+  return {
+    because: `the profile changed from ${had} to ${i.profile}`,
+    message: `Secret ${secretName(i)} was issued under profile ${had}, and its Ingresses now ask for ${i.profile}`,
+    hint: 'certkeeper reissues it under the new profile on its next pass',
+  };
+});
+
 export const CertificateExpired = check('CertificateExpired', (i) => {
   const info = certOf(i);
   if (!info || i.now < info.notAfter) return undefined;
@@ -292,16 +308,41 @@ export const CertificateNotYetValid = check('CertificateNotYetValid', (i) => {
   };
 });
 
-export const RenewalDue = check('RenewalDue', (i) => {
+/** "45 days", "160 hours": notAfter is inclusive, so the span is a second short of the profile's lifetime. */
+const lifetimeText = (info: CertInfo): string => spanText(Math.round(lifetimeMs(info) / 60_000) * 60_000);
+
+/** The plan of a certificate that is valid now, with the Secret's ARI window. */
+function planOf(i: CheckInput): { info: CertInfo; plan: RenewalPlan } | undefined {
   const info = certOf(i);
   if (!info || i.now >= info.notAfter || i.now < info.notBefore) return undefined;
-  const plan = renewalPlan(info, i.renewBeforeMs);
-  if (i.now < plan.renewAt) return undefined;
+  return { info, plan: renewalPlan(info, { renewBeforeMs: i.renewBeforeMs, ari: i.secret.ari }) };
+}
+
+/** The CA asked, through ARI (RFC 9773), for the certificate to be renewed by now. */
+export const AriRenewalDue = check('AriRenewalDue', (i) => {
+  const p = planOf(i);
+  if (!p || p.plan.basis !== 'Ari' || !p.plan.ari || i.now < p.plan.renewAt) return undefined;
+  const { info, plan } = p;
+  const ari = plan.ari as NonNullable<RenewalPlan['ari']>;
+  const window = `${isoSeconds(ari.start)} – ${isoSeconds(ari.end)}`;
+  const explained = ari.explanationUrl ? `; the CA explains why at ${ari.explanationUrl}` : '';
+  return {
+    code: 'CertificateNearExpiry',
+    because: `the CA's renewal window (ARI) is ${window}; renewal was due at ${isoSeconds(plan.renewAt)}${explained}`,
+    message: `the CA asks for the certificate in Secret ${secretName(i)} to be renewed within ${window} (ACME Renewal Information)${explained}; it expires at ${info.notAfter.toISOString()}, in ${spanText(info.notAfter.getTime() - i.now.getTime())} (lifetime ${lifetimeText(info)})`,
+    hint: managed(i) ? 'certkeeper renews it on its next pass; if this persists, look at the renewal log and Events of the Ingress' : 'renew the certificate now: its CA asked for it',
+  };
+});
+
+export const RenewalDue = check('RenewalDue', (i) => {
+  const p = planOf(i);
+  if (!p || p.plan.basis === 'Ari' || i.now < p.plan.renewAt) return undefined;
+  const { info, plan } = p;
   const left = info.notAfter.getTime() - i.now.getTime();
   return {
     code: 'CertificateNearExpiry',
     because: `the certificate expires at ${isoSeconds(info.notAfter)}; renewal was due at ${isoSeconds(plan.renewAt)}`,
-    message: `the certificate in Secret ${secretName(i)} expires at ${info.notAfter.toISOString()}, in ${spanText(left)} (lifetime ${spanText(lifetimeMs(info))}; renewal is due when less than ${spanText(plan.windowMs)} remain)`,
+    message: `the certificate in Secret ${secretName(i)} expires at ${info.notAfter.toISOString()}, in ${spanText(left)} (lifetime ${lifetimeText(info)}; renewal is due when less than ${spanText(plan.windowMs)} remain)`,
     hint: managed(i) ? 'certkeeper renews it on its next pass; if this persists, look at the renewal log and Events of the Ingress' : 'renew the certificate soon',
   };
 });
@@ -341,7 +382,9 @@ export const RENEWAL_CHAIN: readonly SecretCheck<IssueReason>[] = [
   SansNotCoveringHosts,
   HostsChanged,
   IssuerChanged,
+  ProfileChanged,
   CertificateExpired,
+  AriRenewalDue,
   RenewalDue,
 ];
 
@@ -360,6 +403,7 @@ export const AUDIT_CHAIN: readonly SecretCheck[] = [
   KeyMismatch,
   CertificateExpired,
   CertificateNotYetValid,
+  AriRenewalDue,
   RenewalDue,
   DefaultCertificateInSecret,
   SansNotCoveringHosts,

@@ -80,6 +80,11 @@ export const FINDINGS = {
   IssuanceFailed: { severity: 'error', summary: 'obtaining the certificate failed' },
   SecretWriteFailed: { severity: 'error', summary: 'a certificate was issued but its Secret could not be written (it is kept and written at the next attempt)' },
   IssuanceBackoff: { severity: 'warning', summary: 'issuance is waiting out a backoff after failures' },
+  ProfileUnknown: { severity: 'error', summary: 'the ACME profile asked for is not one the CA offers' },
+  ProfileNotAllowed: { severity: 'error', summary: 'the CA\'s profile does not allow this certificate (too many names, IP addresses)' },
+  RateLimitAhead: { severity: 'warning', summary: 'an order would exceed the CA\'s published rate limit; certkeeper waits until it frees up' },
+  // The service
+  ScheduleTooSparse: { severity: 'warning', summary: 'passes run too far apart for the shortest renewal window in use' },
 } as const satisfies Record<string, { severity: Severity; summary: string }>;
 
 export type FindingCode = keyof typeof FINDINGS;

@@ -140,6 +140,19 @@ export function checkHosts(raw: readonly string[]): HostListResult {
   return { hosts, problems, duplicates };
 }
 
+/**
+ * An IP address literal in its canonical form (IPv6 compressed and lower-case, without brackets),
+ * or undefined when `raw` is none. RFC 8738 identifiers and iPAddress SANs compare by value, so
+ * 2001:DB8:0::1 and 2001:db8::1 are the same address.
+ */
+export function canonicalIp(raw: string): string | undefined {
+  const s = raw.trim().replace(/^\[(.*)\]$/, '$1');
+  const kind = isIP(s);
+  if (kind === 4) return s;
+  if (kind === 6) return new URL(`http://[${s}]`).hostname.slice(1, -1);
+  return undefined;
+}
+
 /** Lower-cases and converts to punycode without judging; for comparing names found in objects. */
 export function canonicalHost(raw: string): string {
   let name = raw.trim();

@@ -4,7 +4,7 @@
 // certificate renews comes from core/renewal.ts. Pure: `now` is a parameter.
 import type { CertInfo } from './cert.js';
 import { firstHit, REFUSAL_CHAIN, RENEWAL_CHAIN, type CheckInput, type IssueReason, type RefuseReason } from './checks.js';
-import { renewalPlan } from './renewal.js';
+import { describePlan, renewalPlan, type RenewalPlan } from './renewal.js';
 import { ANNOTATION, readFailureRecord, TLS_SECRET_TYPE, viewSecret, type FailureRecord, type SecretObject } from './secret.js';
 import type { Target } from './targets.js';
 import { isoSeconds } from './time.js';
@@ -14,7 +14,7 @@ export type SkipReason = 'UpToDate' | 'InBackoff';
 
 export type Decision =
   | { action: 'issue'; reason: IssueReason | 'Forced'; message: string; renewal: boolean; existing?: CertInfo }
-  | { action: 'skip'; reason: SkipReason; message: string; notAfter?: Date; renewAt?: Date; failure?: FailureRecord; existing?: CertInfo }
+  | { action: 'skip'; reason: SkipReason; message: string; notAfter?: Date; renewAt?: Date; plan?: RenewalPlan; failure?: FailureRecord; existing?: CertInfo }
   | { action: 'refuse'; reason: RefuseReason; message: string; hint: string };
 
 export interface PolicyInput {
@@ -30,6 +30,8 @@ export interface PolicyInput {
   renewBeforeMs?: number;
   /** A failure record kept outside the Secret (when there is no Secret to hold it). */
   failure?: FailureRecord;
+  /** The ACME profile the Target asks for (its annotation, else the service's). */
+  profile?: string;
 }
 
 export function decide(input: PolicyInput): Decision {
@@ -39,6 +41,7 @@ export function decide(input: PolicyInput): Decision {
   const checkInput: CheckInput = { subject: target, secret: view, now, issuerUrl: input.issuerUrl };
   if (renewBeforeMs !== undefined) checkInput.renewBeforeMs = renewBeforeMs;
   if (input.adopt) checkInput.adopt = true;
+  if (input.profile !== undefined) checkInput.profile = input.profile;
 
   const refused = firstHit(REFUSAL_CHAIN, checkInput);
   if (refused) return { action: 'refuse', reason: refused.name, message: refused.hit.because, hint: refused.hit.hint };
@@ -68,13 +71,14 @@ export function decide(input: PolicyInput): Decision {
   // Every check passed, so the certificate parsed.
   const cert = info as CertInfo;
   if (input.force) return { action: 'issue', reason: 'Forced', message: 'renewal forced with --force', renewal: true, existing: cert };
-  const { renewAt } = renewalPlan(cert, renewBeforeMs);
+  const plan = renewalPlan(cert, { renewBeforeMs, ari: view.ari });
   return {
     action: 'skip',
     reason: 'UpToDate',
-    message: `valid until ${isoSeconds(cert.notAfter)}, renews at ${isoSeconds(renewAt)}`,
+    message: `valid until ${isoSeconds(cert.notAfter)}, ${describePlan(plan)}`,
     notAfter: cert.notAfter,
-    renewAt,
+    renewAt: plan.renewAt,
+    plan,
     existing: cert,
   };
 }

@@ -1,6 +1,7 @@
 // The kubernetes.io/tls Secret certkeeper writes, the records it keeps on it, and the one decoder
 // of what a Secret holds (API objects with base64 `data`, manifests with `stringData`). Pure:
 // builds and reads plain objects; the kube adapter sends them.
+import type { AriRecord } from './ari.js';
 import { parseCertificate, type CertInfo } from './cert.js';
 import { isRecord } from './ingress.js';
 
@@ -18,7 +19,53 @@ export const ANNOTATION = {
   lastError: 'certkeeper.dev/last-error',
   /** `write` when the certificate was issued and its Secret could not be written (it is kept). */
   failedStep: 'certkeeper.dev/failed-step',
+  /** The ACME profile the CA issued the certificate under (the order's echo). */
+  profile: 'certkeeper.dev/profile',
+  // The CA's ARI window (RFC 9773) for the certificate in tls.crt, and when to ask again.
+  ariCertId: 'certkeeper.dev/ari-cert-id',
+  ariWindowStart: 'certkeeper.dev/ari-window-start',
+  ariWindowEnd: 'certkeeper.dev/ari-window-end',
+  ariExplanationUrl: 'certkeeper.dev/ari-explanation-url',
+  ariNextCheck: 'certkeeper.dev/ari-next-check',
 } as const;
+
+const ARI_KEYS = [ANNOTATION.ariCertId, ANNOTATION.ariWindowStart, ANNOTATION.ariWindowEnd, ANNOTATION.ariExplanationUrl, ANNOTATION.ariNextCheck] as const;
+
+/** The ARI window recorded on a Secret, when it is complete and readable. */
+export function readAriRecord(annotations: Record<string, string> | undefined): AriRecord | undefined {
+  const certId = annotations?.[ANNOTATION.ariCertId];
+  const start = Date.parse(annotations?.[ANNOTATION.ariWindowStart] ?? '');
+  const end = Date.parse(annotations?.[ANNOTATION.ariWindowEnd] ?? '');
+  if (!certId || Number.isNaN(start) || Number.isNaN(end)) return undefined;
+  const r: AriRecord = { certId, start: new Date(start), end: new Date(end) };
+  const url = annotations?.[ANNOTATION.ariExplanationUrl];
+  if (url) r.explanationUrl = url;
+  const next = Date.parse(annotations?.[ANNOTATION.ariNextCheck] ?? '');
+  if (!Number.isNaN(next)) r.nextCheck = new Date(next);
+  return r;
+}
+
+/**
+ * The annotations recording `r` (a merge patch: null removes). Without a window (the CA had none
+ * for this certificate) only the certID and the next check are kept, so the CA is not asked again
+ * before then.
+ */
+export function ariAnnotations(r: { certId: string; nextCheck: Date; window?: { start: Date; end: Date; explanationUrl?: string } | undefined }): Record<string, string | null> {
+  return {
+    [ANNOTATION.ariCertId]: r.certId,
+    [ANNOTATION.ariNextCheck]: r.nextCheck.toISOString(),
+    [ANNOTATION.ariWindowStart]: r.window ? r.window.start.toISOString() : null,
+    [ANNOTATION.ariWindowEnd]: r.window ? r.window.end.toISOString() : null,
+    [ANNOTATION.ariExplanationUrl]: r.window?.explanationUrl ?? null,
+  };
+}
+
+/** When the Secret says the CA should next be asked for the certificate `certId` (undefined: ask now). */
+export function ariNextCheckFor(annotations: Record<string, string> | undefined, certId: string): Date | undefined {
+  if (annotations?.[ANNOTATION.ariCertId] !== certId) return undefined;
+  const t = Date.parse(annotations[ANNOTATION.ariNextCheck] ?? '');
+  return Number.isNaN(t) ? undefined : new Date(t);
+}
 
 /** A Secret as the API returns it, reduced to what certkeeper reads and writes. */
 export interface SecretObject {
@@ -63,6 +110,10 @@ export interface SecretView {
   info?: CertInfo;
   /** Why tls.crt does not parse, when it has a value that does not. */
   parseError?: string;
+  /** The CA's ARI window recorded on the Secret (it may belong to an older certificate: renewalPlan checks). */
+  ari?: AriRecord;
+  /** The profile recorded on the Secret. */
+  profile?: string;
 }
 
 function decodeValue(secret: Record<string, unknown>, key: string): SecretValue {
@@ -92,6 +143,9 @@ export function viewSecret(secret: unknown): SecretView {
     crt: decodeValue(secret, 'tls.crt'),
     key: decodeValue(secret, 'tls.key'),
   };
+  const ari = readAriRecord(annotations);
+  if (ari) view.ari = ari;
+  if (annotations[ANNOTATION.profile]) view.profile = annotations[ANNOTATION.profile];
   if (view.crt.value?.trim()) {
     try {
       view.info = parseCertificate(view.crt.value);
@@ -146,6 +200,8 @@ export interface IssuedForSecret {
   notAfter: Date;
   renewAt: Date;
   issuerUrl: string;
+  /** The profile the CA says it issued under; absent from CAs without profiles. */
+  profile?: string | undefined;
 }
 
 /**
@@ -158,6 +214,10 @@ export function buildTlsSecret(namespace: string, name: string, cert: IssuedForS
   delete annotations[ANNOTATION.retryAfter];
   delete annotations[ANNOTATION.lastError];
   delete annotations[ANNOTATION.failedStep];
+  // The window of the previous certificate says nothing about this one.
+  for (const k of ARI_KEYS) delete annotations[k];
+  delete annotations[ANNOTATION.profile];
+  if (cert.profile) annotations[ANNOTATION.profile] = cert.profile;
   Object.assign(annotations, {
     [ANNOTATION.hosts]: cert.hosts.join(','),
     [ANNOTATION.notAfter]: cert.notAfter.toISOString(),

@@ -1,6 +1,6 @@
 // What the ingress controller really serves, judged against what the Secret holds. Pure: the probe
 // (src/probe/tls.ts) does the handshake and hands the facts over; `now` is a parameter.
-import { defaultCertificateKind, describeDefaultCertificate, type CertInfo } from './cert.js';
+import { defaultCertificateKind, describeDefaultCertificate, displayName, type CertInfo } from './cert.js';
 import { describeObject, finding, type Finding, type ObjectRef } from './findings.js';
 import { nameCovers } from './hosts.js';
 
@@ -70,10 +70,11 @@ function ago(then: Date, now: Date): string {
   return ms >= 0 ? `${text} ago` : `in ${text}`;
 }
 
-function names(info: Pick<CertInfo, 'sans' | 'subjectCN'>): string {
-  if (info.sans.length === 0) return info.subjectCN ? `CN ${info.subjectCN} (no subjectAltName)` : 'no names';
-  const shown = info.sans.slice(0, 5).join(', ');
-  return info.sans.length > 5 ? `${shown} and ${info.sans.length - 5} more` : shown;
+function names(info: Pick<CertInfo, 'sans' | 'ipSans' | 'subjectCN'>): string {
+  const all = [...info.sans, ...info.ipSans];
+  if (all.length === 0) return info.subjectCN ? `CN ${info.subjectCN} (no subjectAltName)` : 'no names';
+  const shown = all.slice(0, 5).join(', ');
+  return all.length > 5 ? `${shown} and ${all.length - 5} more` : shown;
 }
 
 function isStaging(info: Pick<CertInfo, 'issuer'>): boolean {
@@ -105,10 +106,10 @@ export function explainAuthorizationError(
           : `${privateCa}; for a public CA, include the missing intermediate in tls.crt`,
       };
     case 'SELF_SIGNED_CERT_IN_CHAIN':
-      return { reason: `the chain ends in the self-signed root "${top.subject}", which is not trusted`, hint: privateCa };
+      return { reason: `the chain ends in the self-signed root "${top.subject || displayName(top)}", which is not trusted`, hint: privateCa };
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
       return {
-        reason: `the certificate is self-signed ("${leaf.subject}")`,
+        reason: `the certificate is self-signed ("${leaf.subject || displayName(leaf)}")`,
         hint: 'replace it with a CA-issued certificate: annotate the Ingress with kubernetes.io/tls-acme: "true" so certkeeper issues one, or pass the certificate itself with --ca-bundle if it is deliberately pinned',
       };
     case 'CERT_HAS_EXPIRED':

@@ -11,9 +11,10 @@ export function isoSeconds(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** "12 days" from two days on, "31 hours" below: the unit a person would use for the span. */
+/** "12 days" from two days on, "31 hours" below, "40 minutes" under an hour: the unit a person would use for the span. */
 export function spanText(ms: number): string {
   const d = ms / DAY;
   if (Math.abs(d) >= 2) return `${Math.floor(d)} days`;
+  if (Math.abs(ms) < HOUR) return `${Math.floor(ms / MINUTE)} minutes`;
   return `${Math.floor(ms / HOUR)} hours`;
 }

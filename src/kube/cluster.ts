@@ -272,10 +272,11 @@ export class Kube {
   }
 
   /** Merge-patches annotations (null deletes a key). */
-  async patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<void> {
-    await this.call('patch', 'secrets', namespace, name, (options) =>
+  async patchSecretAnnotations(namespace: string, name: string, annotations: Record<string, string | null>): Promise<string | undefined> {
+    const patched = await this.call('patch', 'secrets', namespace, name, (options) =>
       this.core.patchNamespacedSecret({ namespace, name, body: { metadata: { annotations } } }, mergePatch(options)),
     );
+    return (patched as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {

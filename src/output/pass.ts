@@ -71,6 +71,11 @@ function outcomeJson(o: TargetOutcome): Record<string, unknown> {
   if (o.serial) j.serial = o.serial;
   if (o.issuer) j.issuer = o.issuer;
   if (o.problem) j.problem = o.problem;
+  if (o.profile) j.profile = o.profile;
+  if (o.renewalBasis) j.renewalBasis = o.renewalBasis;
+  if (o.ari) j.ari = { start: o.ari.start.toISOString(), end: o.ari.end.toISOString(), ...(o.ari.explanationUrl ? { explanationURL: o.ari.explanationUrl } : {}) };
+  if (o.replaced) j.replaces = o.replaced;
+  if (o.orderUrl) j.order = o.orderUrl;
   if (o.failure) j.failure = { failures: o.failure.failures, retryAfter: o.failure.retryAfter.toISOString(), lastError: o.failure.lastError };
   if (o.valid !== undefined) j.valid = o.valid;
   return j;

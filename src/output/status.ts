@@ -5,6 +5,13 @@ import { CERTIFICATE_STATUSES, type CertificateRow } from '../audit-live.js';
 
 const minute = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
 
+/** "90d", "45d", "160h": the lifetime the CA really issued (notAfter is inclusive, so round). */
+export function lifetimeCell(ms: number | undefined): string {
+  if (ms === undefined) return '-';
+  const hours = Math.round(ms / 3_600_000);
+  return hours % 24 === 0 ? `${hours / 24}d` : `${hours}h`;
+}
+
 function hostsCell(hosts: readonly string[]): string {
   if (hosts.length <= 2) return hosts.join(',') || '-';
   return `${hosts.slice(0, 2).join(',')} +${hosts.length - 2}`;
@@ -23,7 +30,7 @@ export function statusCounts(rows: readonly CertificateRow[]): Record<string, nu
 export function formatStatusText(rows: readonly CertificateRow[]): string {
   if (rows.length === 0) return 'no certificates: no Ingress in the selection names a spec.tls secretName\n';
   const table = new Table({
-    head: ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'],
+    head: ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'LIFETIME', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'],
     style: { head: [], border: [], compact: true },
     chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
   });
@@ -33,6 +40,8 @@ export function formatStatusText(rows: readonly CertificateRow[]): string {
       r.secretName,
       hostsCell(r.hosts),
       r.issuer ?? '-',
+      r.profile ?? '-',
+      lifetimeCell(r.lifetimeMs),
       minute(r.notAfter),
       r.daysLeft === undefined ? '-' : String(r.daysLeft),
       r.managed ? minute(r.renewAt) : '-',
@@ -42,7 +51,15 @@ export function formatStatusText(rows: readonly CertificateRow[]): string {
   const lines = [table.toString().replace(/^ /gm, '').replace(/ +$/gm, '')];
   const notes = rows.filter((r) => r.state !== 'Valid');
   if (notes.length > 0) lines.push('');
-  for (const r of notes) lines.push(`${r.namespace}/${r.secretName}: ${r.state}: ${r.message}`);
+  // A renewal due for another reason than the lifetime names it: AriRenewalDue, HostsChanged, …
+  for (const r of notes) lines.push(`${r.namespace}/${r.secretName}: ${r.state}${r.state === 'RenewalDue' && r.reason !== 'RenewalDue' ? ` (${r.reason})` : ''}: ${r.message}`);
+  const windows = rows.filter((r) => r.managed && r.ari);
+  if (windows.length > 0) lines.push('', 'Renewal windows the CA suggests (ARI):');
+  for (const r of windows) {
+    const w = r.ari as NonNullable<CertificateRow['ari']>;
+    const basis = r.renewalBasis === 'Ari' ? 'renews at a moment inside it' : `renewBefore wins: renews at ${minute(r.renewAt)}`;
+    lines.push(`  ${r.namespace}/${r.secretName}: ${minute(w.start)} – ${minute(w.end)} UTC, ${basis}${w.explanationUrl ? `; explanation: ${w.explanationUrl}` : ''}`);
+  }
   const counts = Object.entries(statusCounts(rows)).map(([s, n]) => `${n} ${s}`);
   lines.push('', `${rows.length} certificate${rows.length === 1 ? '' : 's'}: ${counts.join(', ')}`);
   return `${lines.join('\n')}\n`;
@@ -67,6 +84,10 @@ function rowJson(r: CertificateRow): Record<string, unknown> {
   if (r.serial !== undefined) j.serial = r.serial;
   if (r.fingerprint !== undefined) j.fingerprint = r.fingerprint;
   if (r.secretType !== undefined) j.secretType = r.secretType;
+  if (r.profile !== undefined) j.profile = r.profile;
+  if (r.lifetimeMs !== undefined) j.lifetimeSeconds = Math.round(r.lifetimeMs / 1000);
+  if (r.renewalBasis !== undefined) j.renewalBasis = r.renewalBasis;
+  if (r.ari) j.ari = { start: r.ari.start.toISOString(), end: r.ari.end.toISOString(), ...(r.ari.explanationUrl ? { explanationURL: r.ari.explanationUrl } : {}) };
   if (r.failures > 0) j.failure = { failures: r.failures, retryAfter: r.retryAfter?.toISOString(), lastError: r.lastError ?? '' };
   return j;
 }

@@ -327,7 +327,8 @@ describe('Pebble with a chosen nonce-rejection rate', () => {
 
   function post(url: string, agent: Agent, body?: string): Promise<{ status: number; nonce: string; json: { type?: string; status?: string } }> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: body ? 'POST' : 'HEAD', agent, headers: body ? { 'content-type': 'application/jose+json' } : {}, timeout: 5000 }, (res) => {
+      // Pebble 2.10 refuses requests without a User-Agent (RFC 8555 §6.1), and node:https sends none.
+      const req = request(url, { method: body ? 'POST' : 'HEAD', agent, headers: { 'user-agent': 'certkeeper-tests', ...(body ? { 'content-type': 'application/jose+json' } : {}) }, timeout: 5000 }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
@@ -374,7 +375,7 @@ describe('Pebble with a chosen nonce-rejection rate', () => {
 
   function fetchJson(url: string, agent: Agent): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      request(url, { agent }, (res) => {
+      request(url, { agent, headers: { 'user-agent': 'certkeeper-tests' } }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));

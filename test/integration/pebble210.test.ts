@@ -33,7 +33,7 @@ let issuer: AcmeIssuer;
 const store = new MemoryChallengeStore();
 
 beforeAll(async () => {
-  pebble = await startPebble({ version: '2.10' });
+  pebble = await startPebble({ version: '2.10', profiles: PEBBLE_PROFILES });
   configureAcmeTransport({ caBundlePem: pebble.apiCaPem });
   responder = await startResponder({ lookup: store, port: pebble.httpPort, host: '127.0.0.1' });
   work = await mkdtemp(join(tmpdir(), 'certkeeper-pebble210-'));
@@ -167,7 +167,7 @@ describe('certkeeper issue (the built CLI) against Pebble 2.10', () => {
   // Its own Pebble: the CLI binds the HTTP-01 port itself, which the in-process responder holds.
   let cliPebble: Pebble;
   beforeAll(async () => {
-    cliPebble = await startPebble({ version: '2.10' });
+    cliPebble = await startPebble({ version: '2.10', profiles: PEBBLE_PROFILES });
   });
   afterAll(async () => {
     await cliPebble?.stop();

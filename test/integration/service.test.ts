@@ -159,6 +159,10 @@ describe('certkeeper run', () => {
     expect(notAfter).toBe(first.notAfter.getTime() / 1000);
     expect(body).toMatch(/certkeeper_certificate_ready\{namespace="svc",secret="web-tls"\} 1/);
     expect(body).toMatch(/certkeeper_passes_total\{result="success"\} [1-9]/);
+    // The profile Pebble issued under, the real lifetime, and the CA's ARI window the renewal follows.
+    expect(body).toMatch(/certkeeper_certificate_info\{namespace="svc",secret="web-tls",profile="classic",issuer="Pebble Intermediate CA [0-9a-f]+",renewal_basis="Ari"\} 1/);
+    expect(body).toContain(`certkeeper_certificate_lifetime_seconds{namespace="svc",secret="web-tls"} ${90 * 86_400 - 1}`);
+    expect(body).toMatch(/certkeeper_certificate_ari_window_start_timestamp_seconds\{namespace="svc",secret="web-tls"\} \d+/);
     // The live audit after each pass also covers Ingresses certkeeper does not manage.
     const manual = ingress('svc', 'manual', 'nobody-made-this', [host('manual')]);
     delete (manual.metadata as { annotations?: unknown }).annotations;
@@ -169,8 +173,8 @@ describe('certkeeper run', () => {
       () => `the audit finding never reached /metrics:\n${svc.out().slice(-1500)}`,
     );
     expect((await httpGet(svc.adminPort, '/readyz')).status).toBe(200);
-    // Two thirds into the 5-year Pebble lifetime, the next tick renews.
-    await writeFile(join(dir, 'clock'), '1250d');
+    // Past the CA's ARI window (days 59 to 61 of a 90-day classic certificate), the next tick renews.
+    await writeFile(join(dir, 'clock'), '62d');
     const renewed = await waitFor(
       () => {
         const c = secretCert('svc', 'web-tls');

@@ -42,3 +42,14 @@ export function ariCertId(pem: string): string {
   }
   throw new Error('ariCertId: the certificate has no Authority Key Identifier with a keyIdentifier; ARI cannot name it');
 }
+
+/**
+ * Whether Pebble 2.10 can find the certificate named by `ariCertId(pem)` when an order names it in
+ * `replaces`. Pebble looks the serial up as hex of the certID's bytes, but stores it without the
+ * DER sign byte, so a serial whose DER form starts with 0x00 (about 1 in 256 of its serials) is
+ * "not found" (500) although the certID is right. certkeeper then orders without `replaces`.
+ */
+export function pebbleAcceptsReplaces(pem: string): boolean {
+  const serial = Buffer.from(ariCertId(pem).split('.')[1] ?? '', 'base64url');
+  return serial[0] !== 0x00;
+}

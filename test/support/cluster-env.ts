@@ -66,8 +66,8 @@ export interface ClusterEnvOptions {
    * 'gateway' (that mode needs them), off otherwise, as on a cluster without the CRDs.
    */
   gatewayApi?: boolean;
-  /** Pebble settings on top of the world's own (e.g. nonceRejectPercent). */
-  pebble?: Pick<PebbleOptions, 'nonceRejectPercent' | 'version'>;
+  /** Which Pebble, which profiles (default: 2.10 with classic alone), and e.g. nonceRejectPercent. */
+  pebble?: Pick<PebbleOptions, 'nonceRejectPercent' | 'version' | 'profiles'>;
 }
 
 export interface RenewJson {
@@ -88,8 +88,14 @@ export interface RenewJson {
     hint?: string;
     serial?: string;
     notAfter?: string;
+    renewAt?: string;
     valid?: boolean;
     failure?: { failures: number; retryAfter: string; lastError: string };
+    profile?: string;
+    renewalBasis?: string;
+    ari?: { start: string; end: string; explanationURL?: string };
+    replaces?: string;
+    order?: string;
   }[];
   findings: { code: string; severity: string; host?: string; message: string; hint: string; object: { kind: string; namespace?: string; name: string } }[];
 }

@@ -21,10 +21,11 @@ export const PEBBLE_EAB = { kid: 'kid-1', hmacKey: 'zWNDZM6eQGHWpSRTPal5eIUYFTu7
 export type PebbleVersion = '2.4' | '2.10';
 
 /**
- * The Pebble startPebble runs when no version is asked for. 2.4 until src/ handles everything 2.10
- * does differently (no CN, random profile when none is named, User-Agent required); then '2.10'.
+ * The Pebble startPebble runs when no version is asked for: Debian sid's 2.10, the CA that behaves
+ * like Let's Encrypt in 2026 (profiles, ARI, no CN outside classic). Debian 12's 2.4 (no ARI, no
+ * profiles) is the old-CA check, asked for by name.
  */
-export const DEFAULT_PEBBLE_VERSION: PebbleVersion = '2.4';
+export const DEFAULT_PEBBLE_VERSION: PebbleVersion = '2.10';
 
 export interface PebbleProfile {
   /** What the directory's meta.profiles shows for it. */
@@ -225,12 +226,18 @@ export interface PebbleOptions {
    */
   nonceRejectPercent?: number;
   env?: Record<string, string>;
+  /**
+   * The profiles 2.10 offers. Default: classic alone (90 days, CN promoted), because Pebble has no
+   * default profile and gives an order that names none a random one; with one profile every order
+   * gets it, as Let's Encrypt gives classic. Pass PEBBLE_PROFILES for all three.
+   */
+  profiles?: Readonly<Record<string, PebbleProfile>>;
 }
 
 export async function startPebble(opts: PebbleOptions = {}): Promise<Pebble> {
   const version = opts.version ?? DEFAULT_PEBBLE_VERSION;
   const bin = pebbleBinary(version);
-  const profiles: Record<string, PebbleProfile> = version === '2.10' ? { ...PEBBLE_PROFILES } : {};
+  const profiles: Record<string, PebbleProfile> = version === '2.10' ? { ...(opts.profiles ?? { classic: PEBBLE_PROFILES.classic }) } : {};
   const dir = await mkdtemp(join(tmpdir(), 'certkeeper-pebble-'));
   const { certPem, keyPem } = selfSignedForLocalhost();
   const certFile = join(dir, 'cert.pem');

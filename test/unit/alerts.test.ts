@@ -262,7 +262,7 @@ describe('evaluateAlerts: what the alerts say', () => {
     expect(a?.object).toEqual(ingressRef);
     expect(a?.ingresses).toEqual([{ namespace: 'shop', name: 'web' }]);
     expect(a?.message).toBe(
-      'fake for shop.example.com; and 1 more like it (hosts shop.example.com, www.shop.example.com) [Secret shop/shop-tls for shop.example.com, www.shop.example.com: valid until 2026-07-31T12:00:00Z (in 60 days)]',
+      'fake for shop.example.com; and 1 more like it (hosts shop.example.com, www.shop.example.com) [Secret shop/shop-tls for shop.example.com, www.shop.example.com: valid until 2026-07-31T12:00:00Z (in 60 days; lifetime 90 days)]',
     );
     expect(a?.summary).toBe('default certificate served for shop.example.com, www.shop.example.com');
     expect(a?.hint).toBe('fix the Secret');

@@ -109,6 +109,12 @@ ImagePullBackOff, so the chart says what to do instead.
 - name: CERTKEEPER_EMAIL
   value: {{ . | quote }}
 {{- end }}
+{{- with .Values.acme.profile }}
+- name: CERTKEEPER_PROFILE
+  value: {{ . | quote }}
+{{- end }}
+- name: CERTKEEPER_RATE_LIMITS
+  value: {{ .Values.acme.rateLimits | default "auto" | quote }}
 {{- with .Values.acme.eab.kid }}
 - name: CERTKEEPER_EAB_KID
   value: {{ . | quote }}
