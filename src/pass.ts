@@ -11,6 +11,7 @@ import { describeObject, finding, type Finding } from './core/findings.js';
 import { decide, type Decision } from './core/policy.js';
 import { nextRetry, renewalPlan } from './core/renewal.js';
 import { buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, type FailureRecord, type SecretObject } from './core/secret.js';
+import { mergePlans, planGateways } from './core/gateways.js';
 import { listNamespaceOf, planTargets, type Selection, type Target } from './core/targets.js';
 import { isoSeconds } from './core/time.js';
 import { AcmeError, CertkeeperError, ClusterError, errorMessage, SelfCheckError } from './errors.js';
@@ -36,6 +37,8 @@ export interface PassOptions {
   adopt?: boolean;
   renewBeforeMs?: number;
   concurrency?: number;
+  /** certkeeper's namespace (its Service): where a Gateway's solver HTTPRoute goes when the listener admits it. */
+  selfNamespace?: string;
   /** How often a failed Secret write is tried before the pass gives up on it. */
   writeAttempts?: number;
 }
@@ -107,12 +110,16 @@ class Pass {
     if (garbage.length > 0) log.info({ removed: garbage }, `removed ${garbage.length} leftover solver object(s) of an interrupted pass`);
 
     const listNamespace = listNamespaceOf(opts.selection);
-    const [ingresses, secrets, failures] = await Promise.all([
+    const [ingresses, secrets, failures, gatewayApi] = await Promise.all([
       ports.cluster.listIngresses(listNamespace),
       ports.cluster.listTlsSecrets(listNamespace),
       ports.failures.load(),
+      ports.cluster.listGatewayApi?.(listNamespace),
     ]);
-    const plan = planTargets(ingresses, opts.selection);
+    const plan = mergePlans(
+      planTargets(ingresses, opts.selection),
+      planGateways(gatewayApi ?? [], { ...opts.selection, ...(opts.selfNamespace !== undefined ? { selfNamespace: opts.selfNamespace } : {}) }),
+    );
     const byName = new Map<string, SecretObject>();
     for (const s of secrets) byName.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length }, 'planned');

@@ -19,6 +19,8 @@ const NAMES = [
   'context',
   'namespace',
   'ingress',
+  'gateway',
+  'gatewayApi',
   'allIngresses',
   'ingressClass',
   'findingsOutput',
@@ -113,9 +115,9 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
   }
   for (const n of result.notes) io.stderr(`certkeeper check: ${n}\n`);
   const { counts } = result;
-  const scope = cfg.ingress ? `Ingress ${cfg.ingress.namespace}/${cfg.ingress.name}` : cfg.namespace ? `namespace ${cfg.namespace}` : 'all namespaces';
+  const scope = cfg.ingress ? `Ingress ${cfg.ingress.namespace}/${cfg.ingress.name}` : cfg.gateway ? `Gateway ${cfg.gateway.namespace}/${cfg.gateway.name}` : cfg.namespace ? `namespace ${cfg.namespace}` : 'all namespaces';
   io.stderr(
-    `certkeeper check: ${counts.ingresses} Ingress${counts.ingresses === 1 ? '' : 'es'} read, ${result.certificates.length} Secret${result.certificates.length === 1 ? '' : 's'} in use (${scope})` +
+    `certkeeper check: ${counts.ingresses} Ingress${counts.ingresses === 1 ? '' : 'es'}${counts.gateways > 0 ? ` and ${counts.gateways} Gateway${counts.gateways === 1 ? '' : 's'}` : ''} read, ${result.certificates.length} Secret${result.certificates.length === 1 ? '' : 's'} in use (${scope})` +
       `${cfg.probe ? `; ${counts.tlsProbes} TLS handshake${counts.tlsProbes === 1 ? '' : 's'}, ${counts.http01Probes} HTTP-01 request${counts.http01Probes === 1 ? '' : 's'}` : ''}\n`,
   );
   io.stdout(formatFindings(result.findings, cfg.findingsOutput));
