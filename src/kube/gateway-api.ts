@@ -82,12 +82,23 @@ export class KubeGatewayApi {
     }
     if (this.said === 'unavailable') this.log.info('the cluster serves the Gateway API now: managing Gateways too');
     this.said = 'available';
-    const optional = (k: Kind) =>
-      this.listKind(k, namespace).catch((e: unknown) => {
+    const optional = (k: Kind, ns: string | undefined) =>
+      this.listKind(k, ns).catch((e: unknown) => {
         if (statusCode(e) === 404) return [];
         throw e;
       });
-    const [sets, routes, grants] = await Promise.all([optional(KIND.ListenerSet), optional(KIND.HTTPRoute), optional(KIND.ReferenceGrant)]);
+    // Routes attached to a Gateway and grants for its certificateRefs live in other namespaces
+    // than the Gateway: read them everywhere, or where RBAC lets certkeeper read (scope namespaces).
+    const everywhere = async (k: Kind) => {
+      if (namespace === undefined) return optional(k, undefined);
+      try {
+        return await optional(k, undefined);
+      } catch (e) {
+        if (statusCode(e) !== 403) throw e;
+        return optional(k, namespace);
+      }
+    };
+    const [sets, routes, grants] = await Promise.all([optional(KIND.ListenerSet, namespace), everywhere(KIND.HTTPRoute), everywhere(KIND.ReferenceGrant)]);
     return [...gateways, ...sets, ...routes, ...grants];
   }
 
