@@ -105,7 +105,10 @@ const refKey = (r: IngressRef) => (r.kind && r.kind !== 'Ingress' ? `${r.kind}:$
 export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOptions): Promise<LiveAuditResult> {
   const notes: string[] = [];
   const listNamespace = listNamespaceOf(opts.selection);
-  const [ingresses, tlsSecrets, stored, gatewayApi] = await Promise.all([
+  // In parallel; a failed Ingress or Secret list is the error reported, before the Gateway lists'.
+  const gatewayList = port.listGatewayApi?.(listNamespace);
+  gatewayList?.catch(() => undefined);
+  const [ingresses, tlsSecrets, stored] = await Promise.all([
     port.listIngresses(listNamespace),
     port.listTlsSecrets(listNamespace),
     port.loadFailures
@@ -114,8 +117,8 @@ export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOpt
           return new Map<string, FailureRecord>();
         })
       : Promise.resolve(new Map<string, FailureRecord>()),
-    port.listGatewayApi?.(listNamespace),
   ]);
+  const gatewayApi = await gatewayList;
   const planOpts: PlanOptions = { ...opts.selection, includeUnmanaged: true };
   const gatewayObjects = gatewayApi ?? [];
   const plan = mergePlans(

@@ -110,12 +110,16 @@ class Pass {
     if (garbage.length > 0) log.info({ removed: garbage }, `removed ${garbage.length} leftover solver object(s) of an interrupted pass`);
 
     const listNamespace = listNamespaceOf(opts.selection);
-    const [ingresses, secrets, failures, gatewayApi] = await Promise.all([
+    // Read in parallel, but an Ingress or Secret list that fails is the error reported (the Gateway
+    // lists may fail the same way, e.g. a 403 with namespace-scoped RBAC).
+    const gatewayList = ports.cluster.listGatewayApi?.(listNamespace);
+    gatewayList?.catch(() => undefined);
+    const [ingresses, secrets, failures] = await Promise.all([
       ports.cluster.listIngresses(listNamespace),
       ports.cluster.listTlsSecrets(listNamespace),
       ports.failures.load(),
-      ports.cluster.listGatewayApi?.(listNamespace),
     ]);
+    const gatewayApi = await gatewayList;
     const plan = mergePlans(
       planTargets(ingresses, opts.selection),
       planGateways(gatewayApi ?? [], { ...opts.selection, ...(opts.selfNamespace !== undefined ? { selfNamespace: opts.selfNamespace } : {}) }),

@@ -32,6 +32,8 @@ export class KubeGatewayApi {
   private readonly api: CustomObjectsApi;
   /** What the log said last about availability, so it is said once per change. */
   private said: 'available' | 'unavailable' | undefined;
+  /** RBAC refused a cluster-wide list once (namespace-scoped roles): ask in the namespace from then on. */
+  private clusterWideRefused = false;
 
   constructor(
     private readonly kube: Kube,
@@ -91,10 +93,12 @@ export class KubeGatewayApi {
     // than the Gateway: read them everywhere, or where RBAC lets certkeeper read (scope namespaces).
     const everywhere = async (k: Kind) => {
       if (namespace === undefined) return optional(k, undefined);
+      if (this.clusterWideRefused) return optional(k, namespace);
       try {
         return await optional(k, undefined);
       } catch (e) {
         if (statusCode(e) !== 403) throw e;
+        this.clusterWideRefused = true;
         return optional(k, namespace);
       }
     };

@@ -30,8 +30,9 @@ export interface HttpRouteSolverOptions {
   serviceName: string;
   servicePort: number;
   /**
-   * Where leftovers are looked for: every namespace (undefined), or these (namespace-scoped RBAC:
-   * certkeeper's own and the one it manages).
+   * With --namespace: leftovers are looked for in certkeeper's own namespace and that one only
+   * (where such passes make routes; namespace-scoped roles reach no further). Otherwise in every
+   * namespace, or in certkeeper's own when RBAC refuses the cluster-wide list.
    */
   gcNamespaces?: readonly string[];
 }
@@ -122,23 +123,30 @@ export class HttpRouteSolverRoute implements SolverRoute {
   async collectGarbage(): Promise<string[]> {
     if (!this.api.enabled) return [];
     const selector = `${SOLVER_LABEL}=true,${SOLVER_OF_LABEL}=${this.opts.namespace}`;
-    const removed: string[] = [];
-    const where = this.opts.gcNamespaces ?? [undefined];
-    for (const kind of ['HTTPRoute', 'ReferenceGrant'] as const) {
-      for (const ns of kind === 'ReferenceGrant' ? [this.opts.namespace] : where) {
-        let names: { namespace: string; name: string }[];
+    const found: { kind: 'HTTPRoute' | 'ReferenceGrant'; namespace: string; name: string }[] = [];
+    try {
+      // Routes may have been made in any Gateway's namespace; with namespace-scoped RBAC (403) only
+      // certkeeper's own and the managed namespace can be read, and hold them.
+      const inNamespaces = async (namespaces: readonly string[]) => (await Promise.all(namespaces.map((ns) => this.api.listNames('HTTPRoute', ns, selector)))).flat();
+      let routes: { namespace: string; name: string }[];
+      if (this.opts.gcNamespaces) routes = await inNamespaces(this.opts.gcNamespaces);
+      else {
         try {
-          names = await this.api.listNames(kind, ns, selector);
+          routes = await this.api.listNames('HTTPRoute', undefined, selector);
         } catch (e) {
-          // No Gateway API in the cluster: nothing can be left over.
-          if (statusCode(e) === 404) return removed;
-          throw e;
-        }
-        for (const n of names) {
-          if (await this.api.delete(kind, n.namespace, n.name)) removed.push(`${kind} ${n.namespace}/${n.name}`);
+          if (statusCode(e) !== 403) throw e;
+          routes = await inNamespaces([this.opts.namespace]);
         }
       }
+      found.push(...routes.map((r) => ({ kind: 'HTTPRoute' as const, ...r })));
+      found.push(...(await this.api.listNames('ReferenceGrant', this.opts.namespace, selector)).map((r) => ({ kind: 'ReferenceGrant' as const, ...r })));
+    } catch (e) {
+      // No Gateway API in the cluster: nothing can be left over.
+      if (statusCode(e) === 404) return [];
+      throw e;
     }
+    const removed: string[] = [];
+    for (const o of found) if (await this.api.delete(o.kind, o.namespace, o.name)) removed.push(`${o.kind} ${o.namespace}/${o.name}`);
     return removed;
   }
 }
