@@ -126,7 +126,11 @@ class Pass {
     );
     const byName = new Map<string, SecretObject>();
     for (const s of secrets) byName.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length }, 'planned');
+    log.debug({ ingresses: ingresses.length, gatewayApiObjects: gatewayApi?.length ?? 0, targets: plan.targets.length, secrets: secrets.length }, 'planned');
+    // What a Gateway controller reported about its listeners before this pass is the live audit's
+    // news (`check`, the service's audit), not the pass's: a missing Secret it complains about is
+    // the one this pass writes.
+    plan.findings = plan.findings.filter((f) => f.code !== 'ListenerRefsNotResolved' && f.code !== 'ListenerNotProgrammed');
     for (const f of plan.findings) {
       log.warn({ code: f.code, object: describeObject(f.object), host: f.host, hint: f.hint }, f.message);
     }
