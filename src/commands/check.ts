@@ -50,8 +50,14 @@ reports, plus every problem of the Secrets the Ingresses use: missing, only in a
 wrong type, missing keys, unparsable, key not matching, chain incomplete, expired or near expiry,
 SANs not covering the hosts, self-signed, an ingress controller's default certificate.
 
+Opted-in Gateways (Gateway API) are audited too: their HTTPS listeners against the HTTPRoutes
+attached to them, certificateRefs Secrets in other namespaces against ReferenceGrants, the
+listener conditions the Gateway controller reports, and whether HTTP-01 can reach certkeeper
+through a port-80 listener at all.
+
 With --probe, certkeeper also talks to the ingress controller at each Ingress's
-status.loadBalancer address (or --probe-address / --probe-http-address):
+status.loadBalancer address and to each Gateway at its status.addresses (or --probe-address /
+--probe-http-address):
 ${probeCodes}
 The HTTP-01 probe publishes a random token in the ConfigMap certkeeper-challenges and a solver
 Ingress for the managed hosts in certkeeper's namespace (a running \`certkeeper serve\` or
