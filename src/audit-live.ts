@@ -105,9 +105,6 @@ const refKey = (r: IngressRef) => (r.kind && r.kind !== 'Ingress' ? `${r.kind}:$
 export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOptions): Promise<LiveAuditResult> {
   const notes: string[] = [];
   const listNamespace = listNamespaceOf(opts.selection);
-  // In parallel; a failed Ingress or Secret list is the error reported, before the Gateway lists'.
-  const gatewayList = port.listGatewayApi?.(listNamespace);
-  gatewayList?.catch(() => undefined);
   const [ingresses, tlsSecrets, stored] = await Promise.all([
     port.listIngresses(listNamespace),
     port.listTlsSecrets(listNamespace),
@@ -118,7 +115,8 @@ export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOpt
         })
       : Promise.resolve(new Map<string, FailureRecord>()),
   ]);
-  const gatewayApi = await gatewayList;
+  // After the Ingress lists (see pass.ts): their error first, and nothing left retrying.
+  const gatewayApi = await port.listGatewayApi?.(listNamespace);
   const planOpts: PlanOptions = { ...opts.selection, includeUnmanaged: true };
   const gatewayObjects = gatewayApi ?? [];
   const plan = mergePlans(

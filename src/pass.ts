@@ -110,16 +110,14 @@ class Pass {
     if (garbage.length > 0) log.info({ removed: garbage }, `removed ${garbage.length} leftover solver object(s) of an interrupted pass`);
 
     const listNamespace = listNamespaceOf(opts.selection);
-    // Read in parallel, but an Ingress or Secret list that fails is the error reported (the Gateway
-    // lists may fail the same way, e.g. a 403 with namespace-scoped RBAC).
-    const gatewayList = ports.cluster.listGatewayApi?.(listNamespace);
-    gatewayList?.catch(() => undefined);
     const [ingresses, secrets, failures] = await Promise.all([
       ports.cluster.listIngresses(listNamespace),
       ports.cluster.listTlsSecrets(listNamespace),
       ports.failures.load(),
     ]);
-    const gatewayApi = await gatewayList;
+    // After the Ingress lists, not beside them: when the cluster cannot be read, their error is the
+    // one reported, and no Gateway list is left retrying in the background of a finished command.
+    const gatewayApi = await ports.cluster.listGatewayApi?.(listNamespace);
     const plan = mergePlans(
       planTargets(ingresses, opts.selection),
       planGateways(gatewayApi ?? [], { ...opts.selection, ...(opts.selfNamespace !== undefined ? { selfNamespace: opts.selfNamespace } : {}) }),
