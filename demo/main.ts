@@ -91,6 +91,7 @@ function showDefinitions(rows: [string, string][], indent = '  '): void {
 
 const children = new Set<ChildProcess>();
 let envStarting: Promise<ClusterEnv> | undefined;
+let gatewayEnvStarting: Promise<ClusterEnv> | undefined;
 let tmp: string | undefined;
 let stopping = false;
 
@@ -131,8 +132,10 @@ function certkeeper(args: string[], timeoutMs = 60_000): Promise<Run> {
 async function cleanup(): Promise<void> {
   stopping = true;
   for (const c of children) c.kill('SIGTERM');
-  const env = await envStarting?.catch(() => undefined);
-  await env?.close().catch((e: unknown) => console.error(`demo: stopping the local world failed: ${(e as Error).message}`));
+  for (const starting of [envStarting, gatewayEnvStarting]) {
+    const env = await starting?.catch(() => undefined);
+    await env?.close().catch((e: unknown) => console.error(`demo: stopping the local world failed: ${(e as Error).message}`));
+  }
   if (tmp) await rm(tmp, { recursive: true, force: true });
 }
 
@@ -462,7 +465,11 @@ async function main(): Promise<void> {
   expect(check.code !== null && check.code <= 2, `certkeeper check failed (exit ${check.code}): ${check.stderr.trim()}`);
 
   // 9 ─────────────────────────────────────────────────────────────────────────────────────────
-  header(9, 'Summary');
+  header(9, 'A Gateway next to the Ingresses (Gateway API)');
+  const gateway = await gatewayAct(rootFile);
+
+  // 10 ────────────────────────────────────────────────────────────────────────────────────────
+  header(10, 'Summary');
   const codes = new Set(log.map((l) => l.fields.code ?? l.fields.reason).filter((c): c is string => typeof c === 'string'));
   const refused: string[] = [];
   if (codes.has('SecretNotManaged')) refused.push('legacy/legacy-tls, a Secret made by hand, which it never overwrites (SecretNotManaged; `renew --adopt` hands it over)');
@@ -477,12 +484,91 @@ async function main(): Promise<void> {
       `It refused ${refused.length > 0 ? refused.join('; ') : 'nothing'}` +
       `${v1beta1 ? '; and the API server refused examples/07 outright (extensions/v1beta1 Ingresses were removed in Kubernetes 1.22)' : ''}. ` +
       '`certkeeper check` still reports each of these with its fix, and what is wrong with the hand-made Secret. The stray blog-tls in namespace default was why blog.example.com got the fake certificate before the pass. ' +
-      'To try it on a real cluster, install the chart and annotate an Ingress with kubernetes.io/tls-acme: "true":',
+      `${gateway.issued ? 'The Gateway got its certificate the same way, through an HTTPRoute on its port-80 listener, and the listener hostname typo was refused with the route hostname it likely meant. ' : ''}` +
+      'To try it on a real cluster, install the chart and annotate an Ingress or a Gateway with kubernetes.io/tls-acme: "true":',
     '',
   );
   print();
   print('  helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\');
   print('    --set acme.email=you@example.com');
+}
+
+/**
+ * Step 9: the same story for a Gateway. ingress-nginx was retired in 2026 and the Kubernetes
+ * project points its users to the Gateway API; here a Gateway API implementation (the controller
+ * stand-in in gateway mode) is the cluster's controller, in a second local world, since the first
+ * one's "port 80" belongs to the ingress controller.
+ */
+async function gatewayAct(rootFile: string): Promise<{ issued: boolean }> {
+  say('A second local cluster whose controller is a Gateway API implementation: Gateways and HTTPRoutes instead of Ingresses. The Gateway opts in with the same annotation; each HTTPS listener with a hostname and a certificateRefs Secret is a certificate, and the challenge goes through an HTTPRoute certkeeper attaches to the port-80 listener for the order.', '');
+  // Started only now: two worlds starting at once (two Pebbles, two `certkeeper serve`) are slow
+  // to start on a small, busy machine.
+  gatewayEnvStarting = startClusterEnv({ topology: 'controller', controller: { mode: 'gateway', gateway: { gatewayClass: 'nginx' } } });
+  const env = await gatewayEnvStarting;
+  const controller = env.controller;
+  if (!controller) throw new Error('the Gateway world started without its controller');
+  const kubeconfig = env.kubeconfig;
+  // This world's Pebble has its own root: trust that one from here on.
+  const root = await env.pebble.issuingRootPem();
+  await writeFile(rootFile, root);
+  const file = 'examples/gateway/08-gateway.yaml';
+  print();
+  showCommand(`kubectl apply -f ${file}`);
+  const applied = await runKubectl(['apply', '-f', file], { kubeconfig, timeoutMs: 30_000 });
+  showOutput(`${applied.stdout}${applied.stderr}`);
+  expect(applied.code === 0, `kubectl apply -f ${file} failed (exit ${applied.code}): ${applied.stderr.trim()}`);
+  const hosts = ['store.example.com', 'api.store.example.com'];
+  const probe = (h: string, ca?: string) => probeTls({ address: { host: '127.0.0.1', port: controller.httpsPort }, servername: h, timeoutMs: 5000, ...(ca ? { caBundle: ca } : {}) });
+  // The controller programs the listeners within its poll interval.
+  for (let i = 0; i < 50; i++) {
+    const gw = env.api.get<{ status?: { listeners?: unknown[] } }>({ group: 'gateway.networking.k8s.io', version: 'v1', resource: 'gateways' }, 'store', 'store');
+    if ((gw?.status?.listeners?.length ?? 0) === 3) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  print();
+  say('Before: what the Gateway serves on port 443', '');
+  const before: [string, TlsProbeResult][] = [];
+  for (const h of hosts) before.push([h, await probe(h)]);
+  showServed(before);
+  expect(before.some(([h, r]) => h === 'store.example.com' && r.ok && r.leaf.subjectCN === FAKE_CN), 'before issuance, the Gateway should serve its fake certificate for store.example.com');
+
+  print();
+  const flags = env.flags();
+  showCommand(`certkeeper renew --gateway store/store ${flags.map((a) => (a === kubeconfig ? 'kubeconfig' : a.startsWith(tmpdir()) ? basename(a) : a)).join(' ')}`);
+  const renew = await certkeeper(['renew', '--gateway', 'store/store', ...flags], 60_000);
+  showLog(parseLog(renew.stderr).filter((l) => /issue|refuse|skip|ListenerHostnameNotRouted|solver/i.test(`${l.message} ${String(l.fields.code ?? '')}`)));
+  print();
+  showPassText(renew.stdout);
+  expect(renew.code === 0, `certkeeper renew --gateway store/store exited ${renew.code}:\n${renew.stderr.trim()}`);
+  const issued = env.api.get(SECRETS, 'store', 'store-tls') !== undefined;
+  expect(issued, 'certkeeper renew did not write store/store-tls for the Gateway');
+  expect(renew.stderr.includes('ListenerHostnameNotRouted'), 'renew should refuse the Gateway listener hostname api.store.example (ListenerHostnameNotRouted)');
+  const challenge = controller.requests.find((q) => q.path.startsWith('/.well-known/acme-challenge/') && q.status === 200 && !q.userAgent?.includes('self-check'));
+  if (challenge) say(`Pebble's HTTP-01 request for ${challenge.host} went through ${challenge.listener ?? 'the port-80 listener'} to HTTPRoute ${challenge.route ?? '?'} and certkeeper serve; the redirect route on the same listener kept everything else.`, '  ');
+  expect(challenge !== undefined, 'Pebble\'s challenge request should have gone through the solver HTTPRoute');
+
+  print();
+  say('After: what the Gateway serves now (trusting Pebble\'s root)', '');
+  const after: [string, TlsProbeResult][] = [];
+  for (const h of hosts) {
+    let r = await probe(h, root);
+    for (let i = 0; i < 20 && issued && h === 'store.example.com' && r.ok && r.leaf.subjectCN === FAKE_CN; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await probe(h, root);
+    }
+    after.push([h, r]);
+  }
+  showServed(after);
+  expect(after.some(([h, r]) => h === 'store.example.com' && r.ok && r.authorized), 'after renew, the Gateway should serve a trusted certificate for store.example.com');
+
+  print();
+  const checkArgs = ['check', '--kubeconfig', kubeconfig, '--gateway', 'store/store', '--probe', '--probe-address', `127.0.0.1:${controller.httpsPort}`, '--probe-http-address', `127.0.0.1:${controller.httpPort}`, '--ca-bundle', rootFile];
+  showCommand(`certkeeper ${checkArgs.map((a) => (a === kubeconfig ? 'kubeconfig' : a === rootFile ? 'pebble-root.pem' : a)).join(' ')}`);
+  const check = await certkeeper(checkArgs, 60_000);
+  showOutput(check.stdout);
+  showOutput(check.stderr);
+  expect(check.stdout.includes('ListenerHostnameNotRouted'), `certkeeper check --gateway store/store should report the listener hostname typo; it printed:\n${check.stdout}${check.stderr}`);
+  return { issued };
 }
 
 let exitCode = 0;

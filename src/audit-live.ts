@@ -9,7 +9,9 @@ import type { CertInfo } from './core/cert.js';
 import { auditSecret } from './core/checks.js';
 import { describeObject, finding, type Finding, type ObjectRef } from './core/findings.js';
 import { canonicalHost, checkHost } from './core/hosts.js';
-import { isRecord, viewIngress, type IngressRef } from './core/ingress.js';
+import { attachListenerSet, isGatewayApiObject, viewGateway, viewListenerSet } from './core/gateway-api.js';
+import { mergePlans, planGateways } from './core/gateways.js';
+import { describeUsers, isRecord, viewIngress, type IngressRef } from './core/ingress.js';
 import { decide, type Decision } from './core/policy.js';
 import type { AriWindow } from './core/ari.js';
 import { lifetimeMs } from './core/cert.js';
@@ -58,6 +60,8 @@ export interface AuditClusterOptions {
   renewBeforeMs?: number;
   /** The service's ACME profile; a Target's annotation wins (as in `renew`). */
   profile?: string;
+  /** certkeeper's namespace: where a Gateway's solver HTTPRoute goes when the listener admits it. */
+  selfNamespace?: string;
   probe?: LiveProbeOptions;
   /** Progress and cleanup problems; optional. */
   log?: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -101,7 +105,7 @@ export interface CertificateRow extends CertificateState {
 export interface LiveAuditResult {
   findings: Finding[];
   certificates: CertificateRow[];
-  counts: { ingresses: number; secrets: number; tlsProbes: number; http01Probes: number };
+  counts: { ingresses: number; gateways: number; secrets: number; tlsProbes: number; http01Probes: number };
   /** What could not be checked and why (printed to stderr by the commands). */
   notes: string[];
   /** Set when `signal` stopped the audit before it was done: the reason and what was left undone. */
@@ -113,7 +117,8 @@ function stopReason(signal: AbortSignal): string {
 }
 
 const keyOf = (x: { namespace: string; secretName: string }) => `${x.namespace}/${x.secretName}`;
-const refKey = (r: IngressRef) => `${r.namespace}/${r.name}`;
+/** "shop/web" for an Ingress, "Gateway:shop/edge" for a Gateway API object (they may share a name). */
+const refKey = (r: IngressRef) => (r.kind && r.kind !== 'Ingress' ? `${r.kind}:${r.namespace}/${r.name}` : `${r.namespace}/${r.name}`);
 
 // ---- the audit -----------------------------------------------------------------------------------
 
@@ -130,8 +135,14 @@ export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOpt
         })
       : Promise.resolve(new Map<string, FailureRecord>()),
   ]);
+  // After the Ingress lists (see pass.ts): their error first, and nothing left retrying.
+  const gatewayApi = await port.listGatewayApi?.(listNamespace);
   const planOpts: PlanOptions = { ...opts.selection, includeUnmanaged: true };
-  const plan = planTargets(ingresses, planOpts);
+  const gatewayObjects = gatewayApi ?? [];
+  const plan = mergePlans(
+    planTargets(ingresses, planOpts),
+    planGateways(gatewayObjects, { ...planOpts, ...(opts.selfNamespace !== undefined ? { selfNamespace: opts.selfNamespace } : {}) }),
+  );
 
   const secrets = new Map<string, SecretObject>();
   for (const s of tlsSecrets) secrets.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
@@ -182,10 +193,10 @@ export async function auditCluster(port: AuditClusterPort, opts: AuditClusterOpt
   const result: LiveAuditResult = {
     findings,
     certificates,
-    counts: { ingresses: ingresses.length, secrets: tlsSecrets.length, tlsProbes: 0, http01Probes: 0 },
+    counts: { ingresses: ingresses.length, gateways: gatewayObjects.filter((o) => isGatewayApiObject(o, 'Gateway')).length, secrets: tlsSecrets.length, tlsProbes: 0, http01Probes: 0 },
     notes,
   };
-  if (opts.probe && !opts.signal?.aborted) await probeLive(result, ingresses, plan.secretUses, plan.targets, secretFor, opts.probe, opts, undone);
+  if (opts.probe && !opts.signal?.aborted) await probeLive(result, [...ingresses, ...gatewayObjects], plan.secretUses, plan.targets, secretFor, opts.probe, opts, undone);
   else if (opts.probe) undone.push('every TLS and HTTP-01 probe');
   if (opts.signal?.aborted) result.stopped = { reason: stopReason(opts.signal), undone };
   return result;
@@ -195,7 +206,7 @@ function failureFinding(target: Target, f: FailureRecord, now: Date): Finding {
   const ref: ObjectRef = { kind: 'Secret', namespace: target.namespace, name: target.secretName };
   const attempts = `${f.failures} failed attempt${f.failures === 1 ? '' : 's'}`;
   const first = target.ingresses[0];
-  const retry = `certkeeper renew --ingress ${first ? refKey(first) : `${target.namespace}/…`} --force`;
+  const retry = `certkeeper renew --${first?.kind === 'Gateway' ? 'gateway' : first?.kind === 'ListenerSet' ? 'namespace' : 'ingress'} ${first ? (first.kind === 'ListenerSet' ? first.namespace : `${first.namespace}/${first.name}`) : `${target.namespace}/…`} --force`;
   if (f.step === 'write') {
     // The certificate exists and is kept: what fails is the write, and the fix is the write's.
     return finding(
@@ -231,7 +242,7 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     namespace: use.namespace,
     secretName: use.secretName,
     hosts: [...use.hosts],
-    ingresses: use.ingresses.map((i) => ({ namespace: i.namespace, name: i.name })),
+    ingresses: use.ingresses.map((i) => ({ namespace: i.namespace, name: i.name, ...(i.kind !== undefined ? { kind: i.kind } : {}) })),
     managed: use.managed,
     state: 'Valid',
     reason: 'UpToDate',
@@ -258,8 +269,8 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     row.state = 'NotManaged';
     row.reason = 'NotManaged';
     row.message = secret
-      ? `used by Ingress ${row.ingresses.map(refKey).join(', ')}, which certkeeper does not manage${info ? `; ${info.notAfter <= now ? 'expired' : 'valid until'} ${isoSeconds(info.notAfter)}` : ''}`
-      : `Secret ${keyOf(use)} does not exist; Ingress ${row.ingresses.map(refKey).join(', ')} is not managed by certkeeper`;
+      ? `used by ${describeUsers(row.ingresses)}, which certkeeper does not manage${info ? `; ${info.notAfter <= now ? 'expired' : 'valid until'} ${isoSeconds(info.notAfter)}` : ''}`
+      : `Secret ${keyOf(use)} does not exist; ${describeUsers(row.ingresses)} ${row.ingresses.length === 1 ? 'is' : 'are'} not managed by certkeeper`;
     return row;
   }
   if (!target) {
@@ -309,15 +320,45 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
 interface IngressFacts {
   key: string;
   ref: ObjectRef;
+  /** status.loadBalancer of an Ingress, status.addresses of a Gateway (and of its ListenerSets). */
   addresses: string[];
-  /** spec.tls hosts (canonical) by secretName. */
+  /** spec.tls hosts (canonical) by secretName; a Gateway's listener hostnames by certificateRefs Secret. */
   tlsHosts: Map<string, Set<string>>;
+  /** Gateway listeners: the port serving TLS for each hostname (443 otherwise). */
+  tlsPorts?: Map<string, number>;
+}
+
+/** The probe's facts of Gateways and ListenerSets: where they serve which listener hostname. */
+function gatewayFacts(objects: readonly unknown[], out: Map<string, IngressFacts>): void {
+  const gateways = objects.flatMap((o, i) => (isGatewayApiObject(o, 'Gateway') ? [viewGateway(o, i, 'default')] : []));
+  const sets = objects.flatMap((o, i) => (isGatewayApiObject(o, 'ListenerSet') ? [viewListenerSet(o, i, 'default')] : []));
+  for (const g of gateways) {
+    const owners: { ref: ObjectRef & IngressRef; listeners: typeof g.listeners }[] = [{ ref: g.ref, listeners: g.listeners }];
+    for (const s of sets) {
+      if (s.parent?.namespace !== g.ref.namespace || s.parent.name !== g.ref.name) continue;
+      attachListenerSet(s, g, 0);
+      owners.push({ ref: s.ref, listeners: s.listeners });
+    }
+    for (const o of owners) {
+      const tlsHosts = new Map<string, Set<string>>();
+      const tlsPorts = new Map<string, number>();
+      for (const l of o.listeners) {
+        if (l.protocol !== 'HTTPS' || l.hostname === undefined) continue;
+        const ref = l.certificateRefs[0];
+        if (ref) tlsHosts.set(ref.name, (tlsHosts.get(ref.name) ?? new Set<string>()).add(l.hostname));
+        if (l.port !== undefined) tlsPorts.set(l.hostname, l.port);
+      }
+      const key = refKey(o.ref);
+      out.set(key, { key, ref: { ...o.ref }, addresses: [...g.addresses], tlsHosts, tlsPorts });
+    }
+  }
 }
 
 function ingressFacts(objects: readonly unknown[]): Map<string, IngressFacts> {
   const out = new Map<string, IngressFacts>();
+  gatewayFacts(objects, out);
   for (const obj of objects) {
-    if (!isRecord(obj)) continue;
+    if (!isRecord(obj) || obj.kind !== 'Ingress') continue;
     const view = viewIngress(obj);
     const namespace = view.namespace ?? 'default';
     const addresses: string[] = [];
@@ -346,6 +387,14 @@ function ingressFor(use: { secretName: string; ingresses: readonly IngressRef[] 
 }
 
 function unknownAddress(f: IngressFacts, hosts: readonly string[]): Finding {
+  if (f.ref.kind !== 'Ingress') {
+    return finding(
+      'ProbeAddressUnknown',
+      f.ref,
+      `${describeObject(f.ref)} has no address in ${f.ref.kind === 'Gateway' ? 'its' : 'its Gateway\'s'} status.addresses, so what the Gateway serves for ${hosts.join(', ')} cannot be probed`,
+      'pass --probe-address HOST:PORT with the address of the Gateway\'s Service or load balancer; a Gateway without status.addresses is usually not programmed yet (kubectl describe gateway)',
+    );
+  }
   return finding(
     'ProbeAddressUnknown',
     f.ref,
@@ -366,7 +415,7 @@ async function probeLive(
 ): Promise<void> {
   const facts = ingressFacts(ingresses);
   const { now } = opts;
-  const tlsAddresses = (f: IngressFacts): ProbeAddress[] => (probe.address ? [probe.address] : f.addresses.map((host) => ({ host, port: 443 })));
+  const tlsAddresses = (f: IngressFacts, name: string): ProbeAddress[] => (probe.address ? [probe.address] : f.addresses.map((host) => ({ host, port: f.tlsPorts?.get(name) ?? 443 })));
 
   // --- TLS: one handshake per (address, host), one without SNI per address ---
   interface TlsCheck {
@@ -384,7 +433,7 @@ async function probeLive(
       if (!checkHost(host).ok) continue;
       const f = ingressFor(use, host, facts);
       if (!f) continue;
-      const addresses = tlsAddresses(f);
+      const addresses = tlsAddresses(f, host);
       if (addresses.length === 0) {
         const u = unaddressed.get(f.key) ?? { f, hosts: new Set<string>() };
         u.hosts.add(host);

@@ -167,10 +167,17 @@ export const SETTINGS = {
   // Kubernetes
   kubeconfig: { flag: '--kubeconfig <file>', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster credentials)', parse: str },
   context: { flag: '--context <name>', help: 'kubeconfig context to use', parse: str },
-  namespace: { flag: '--namespace <ns>', short: '-n', help: 'only Ingresses of this namespace', parse: str },
+  namespace: { flag: '--namespace <ns>', short: '-n', help: 'only Ingresses and Gateways of this namespace', parse: str },
   ingress: { flag: '--ingress <ns/name>', help: 'only this Ingress', parse: namespacedName },
   allIngresses: { flag: '--all-ingresses', help: 'manage every Ingress with TLS, not only opted-in ones', parse: bool, boolean: true, default: false },
-  ingressClass: { flag: '--ingress-class <name>', help: 'only Ingresses of this class', parse: str },
+  ingressClass: { flag: '--ingress-class <name>', help: 'only Ingresses of this class (Gateways are not filtered by it)', parse: str },
+  gateway: { flag: '--gateway <ns/name>', help: 'only this Gateway (and the ListenerSets it admits); no Ingress', parse: namespacedName },
+  gatewayApi: {
+    flag: '--gateway-api <bool>',
+    help: 'also manage opted-in Gateway API Gateways when the cluster serves the Gateway API; false: Ingresses only, and no Gateway API call at all',
+    parse: bool,
+    default: true,
+  },
   selfNamespace: {
     flag: '--certkeeper-namespace <ns>',
     help: 'certkeeper\'s own namespace (challenge ConfigMap, solver Ingresses, account Secret, Lease)',
@@ -178,7 +185,7 @@ export const SETTINGS = {
     envAlias: 'POD_NAMESPACE',
     default: 'certkeeper',
   },
-  serviceName: { flag: '--service-name <name>', help: 'certkeeper\'s Service that solver Ingresses route challenges to', parse: str, default: 'certkeeper' },
+  serviceName: { flag: '--service-name <name>', help: 'certkeeper\'s Service that solver Ingresses and HTTPRoutes route challenges to', parse: str, default: 'certkeeper' },
   servicePort: { flag: '--service-port <port>', help: 'port of that Service', parse: int(1, 65535), default: 80 },
   solverPathType: {
     flag: '--solver-path-type <type>',

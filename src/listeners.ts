@@ -4,7 +4,7 @@
 import type { Finding } from './core/findings.js';
 import { errorMessage } from './errors.js';
 import type { PassResult, TargetOutcome } from './pass.js';
-import type { EventRecorder } from './ports.js';
+import { eventKind, type EventRecorder } from './ports.js';
 
 /** What listeners hear after a pass, finished or failed. Never mutated by a listener. */
 export interface PassReport {
@@ -53,7 +53,7 @@ const EVENT_REASON: Partial<Record<TargetOutcome['result'], { type: 'Normal' | '
   refused: { type: 'Warning', reason: (o) => o.reason },
 };
 
-/** An Event on every Ingress of each certificate that was issued, renewed, failed or refused. */
+/** An Event on every Ingress and Gateway of each certificate that was issued, renewed, failed or refused. */
 export function eventListener(recorder: EventRecorder): PassListener {
   return {
     name: 'events',
@@ -66,7 +66,7 @@ export function eventListener(recorder: EventRecorder): PassListener {
         const secret = `${o.target.namespace}/${o.target.secretName}`;
         const message = `${secret}: ${o.message}${o.hint ? ` (hint: ${o.hint})` : ''}`;
         for (const ing of o.target.ingresses) {
-          writes.push(recorder.record({ involvedObject: { kind: 'Ingress', namespace: ing.namespace, name: ing.name }, type: kind.type, reason: kind.reason(o), message }));
+          writes.push(recorder.record({ involvedObject: { kind: eventKind(ing.kind), namespace: ing.namespace, name: ing.name }, type: kind.type, reason: kind.reason(o), message }));
         }
       }
       await Promise.all(writes);

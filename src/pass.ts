@@ -19,6 +19,7 @@ import { decide, judgeKept, type Decision } from './core/policy.js';
 import { checkProfileOffered, checkProfileRules, type OrderIdentifier } from './core/profiles.js';
 import { describePlan, nextRetry, renewalPlan, type RenewalBasis } from './core/renewal.js';
 import { ANNOTATION, buildTlsSecret, failureAnnotations, failureKey, isManaged, readFailureRecord, viewSecret, type FailureRecord, type SecretObject } from './core/secret.js';
+import { mergePlans, planGateways } from './core/gateways.js';
 import { listNamespaceOf, planTargets, type Selection, type Target } from './core/targets.js';
 import { isoSeconds } from './core/time.js';
 import { AcmeError, CertkeeperError, ClusterError, errorMessage, isApiUnreachable, OrderRefusedError, SelfCheckError } from './errors.js';
@@ -67,6 +68,8 @@ export interface PassOptions {
   profile?: string;
   /** Which CAs the rate-limit ledger holds orders back for (default auto: Let's Encrypt's). */
   rateLimits?: RateLimitMode;
+  /** certkeeper's namespace (its Service): where a Gateway's solver HTTPRoute goes when the listener admits it. */
+  selfNamespace?: string;
 }
 
 export type OutcomeResult = 'issued' | 'renewed' | 'skipped' | 'refused' | 'failed' | 'planned';
@@ -204,10 +207,20 @@ class Pass {
     ]);
     this.failureState = failures;
     this.kept = kept;
-    const plan = planTargets(ingresses, opts.selection);
+    // After the Ingress lists, not beside them: when the cluster cannot be read, their error is the
+    // one reported, and no Gateway list is left retrying in the background of a finished command.
+    const gatewayApi = await ports.cluster.listGatewayApi?.(listNamespace);
+    const plan = mergePlans(
+      planTargets(ingresses, opts.selection),
+      planGateways(gatewayApi ?? [], { ...opts.selection, ...(opts.selfNamespace !== undefined ? { selfNamespace: opts.selfNamespace } : {}) }),
+    );
     const byName = new Map<string, SecretObject>();
     for (const s of secrets) byName.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    log.debug({ ingresses: ingresses.length, targets: plan.targets.length, secrets: secrets.length, kept: kept.size }, 'planned');
+    log.debug({ ingresses: ingresses.length, gatewayApiObjects: gatewayApi?.length ?? 0, targets: plan.targets.length, secrets: secrets.length, kept: kept.size }, 'planned');
+    // What a Gateway controller reported about its listeners before this pass is the live audit's
+    // news (`check`, the service's audit), not the pass's: a missing Secret it complains about is
+    // the one this pass writes.
+    plan.findings = plan.findings.filter((f) => f.code !== 'ListenerRefsNotResolved' && f.code !== 'ListenerNotProgrammed');
     for (const f of plan.findings) {
       log.warn({ code: f.code, object: describeObject(f.object), host: f.host, hint: f.hint }, f.message);
     }

@@ -135,6 +135,12 @@ export interface ClusterReadPort {
   listIngresses(namespace?: string): Promise<unknown[]>;
   /** kubernetes.io/tls Secrets (a field selector on type keeps Opaque Secrets out of memory). */
   listTlsSecrets(namespace?: string): Promise<SecretObject[]>;
+  /**
+   * The Gateway API objects certkeeper plans from: Gateways, ListenerSets, HTTPRoutes and
+   * ReferenceGrants, each with apiVersion and kind. Undefined when the cluster does not serve the
+   * Gateway API (no CRDs) or certkeeper was told not to look (--gateway-api false).
+   */
+  listGatewayApi?(namespace?: string): Promise<unknown[] | undefined>;
 }
 
 /** The cluster as a pass sees it: the lists, and the writes of the Secrets it keeps. */
@@ -219,13 +225,21 @@ export interface PassLockPort {
   acquire(signal?: AbortSignal): Promise<HeldLock>;
 }
 
-/** A Kubernetes Event on an Ingress: `kubectl describe ingress` shows it next to the controller's. */
+/**
+ * A Kubernetes Event on the object that names a certificate's Secret (an Ingress, a Gateway or a
+ * ListenerSet): `kubectl describe` shows it next to the controller's.
+ */
 export interface IngressEvent {
-  involvedObject: { kind: 'Ingress'; namespace: string; name: string };
+  involvedObject: { kind: 'Ingress' | 'Gateway' | 'ListenerSet'; namespace: string; name: string };
   type: 'Normal' | 'Warning';
   /** The CamelCase reason: an outcome's reason or an alert code. */
   reason: string;
   message: string;
+}
+
+/** The Event kind for an object that names a certificate's Secret (IngressRef.kind). */
+export function eventKind(kind: string | undefined): IngressEvent['involvedObject']['kind'] {
+  return kind === 'Gateway' || kind === 'ListenerSet' ? kind : 'Ingress';
 }
 
 export interface EventRecorder {
@@ -237,7 +251,7 @@ export interface EventRecorder {
 /** What a solver route must route to certkeeper for one order or one probe. */
 export interface RouteRequest {
   /** The Target the route serves (its kind, class and parent decide where the route attaches). */
-  target: Pick<Target, 'namespace' | 'secretName' | 'ingressClass'>;
+  target: Pick<Target, 'namespace' | 'secretName' | 'ingressClass' | 'gatewayRoutes' | 'ingresses'>;
   hosts: readonly string[];
   /** Tokens whose exact paths must reach certkeeper (exact-path routes need each one). */
   tokens: readonly string[];
@@ -261,6 +275,8 @@ export interface PresentedRoute {
  * certkeeper's Service (certmagic's solvers): a solver Ingress, or an HTTPRoute.
  */
 export interface SolverRoute {
+  /** Targets with the same key can share one presented route (`check --probe` routes many hosts at once). */
+  groupKey(target: RouteRequest['target']): string;
   present(req: RouteRequest): Promise<PresentedRoute>;
   /** Removes the routes of killed passes; returns what was removed, for the log. */
   collectGarbage(): Promise<string[]>;

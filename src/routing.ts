@@ -50,6 +50,40 @@ export interface RouteProbeReport {
 
 const SELF_CHECK_REQUEST_TIMEOUT_MS = 5000;
 
+/**
+ * Several routes presented together: a Target named by Ingresses and Gateways alike (a migration
+ * from an ingress controller to a Gateway) gets a solver Ingress and an HTTPRoute, so the challenge
+ * reaches certkeeper whichever of the two the host's DNS points at.
+ */
+export class CombinedSolverRoute implements SolverRoute {
+  constructor(private readonly routes: readonly SolverRoute[]) {}
+
+  groupKey(target: RouteRequest['target']): string {
+    return this.routes.map((r) => r.groupKey(target)).join('|');
+  }
+
+  async present(req: RouteRequest): Promise<PresentedRoute> {
+    const presented: PresentedRoute[] = [];
+    const cleanUp = async (): Promise<void> => {
+      const failures: string[] = [];
+      for (const p of presented) await p.cleanUp().catch((e: unknown) => failures.push(`${p.description}: ${errorMessage(e)}`));
+      if (failures.length > 0) throw new Error(`could not remove ${failures.join('; ')}`);
+    };
+    try {
+      for (const r of this.routes) presented.push(await r.present(req));
+    } catch (e) {
+      await cleanUp().catch(() => undefined);
+      throw e;
+    }
+    return { description: presented.map((p) => p.description).join(', '), cleanUp };
+  }
+
+  /** Each part collects its own leftovers (SolverRoutes.all lists them). */
+  collectGarbage(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+}
+
 export class ChallengeRouting implements RoutingPort {
   constructor(
     private readonly store: ChallengeStore,
@@ -141,7 +175,8 @@ export class ChallengeRouting implements RoutingPort {
     });
     const failed = [...results.values()].filter((r) => r.outcome !== 'Ok');
     if (failed.length === 0) return;
-    const ingressRef: ObjectRef = { kind: 'Ingress', namespace: target.ingresses[0]?.namespace ?? target.namespace, name: target.ingresses[0]?.name ?? target.secretName };
+    const user = target.ingresses[0];
+    const ingressRef: ObjectRef = { kind: user?.kind ?? 'Ingress', namespace: user?.namespace ?? target.namespace, name: user?.name ?? target.secretName };
     const findings = failed.flatMap((r) => judgeHttp01(r, { ingressRef, host: r.host }));
     const first = findings.find((f) => f.severity === 'error') ?? findings[0];
     const message = `self-check failed: the challenge path does not reach certkeeper for ${failed.map((r) => r.host).join(', ')} (${failed.map((r) => summarizeHttp01(r, ingressRef)).join('; ')})`;
@@ -177,12 +212,13 @@ export class ChallengeRouting implements RoutingPort {
     try {
       await this.store.publish([{ token, keyAuthorization, host: items[0]?.host ?? '' }]);
       published = true;
-      const groups = new Map<SolverRoute, Map<string | undefined, ProbeRouteItem[]>>();
+      const groups = new Map<SolverRoute, Map<string, ProbeRouteItem[]>>();
       for (const i of items) {
         const route = this.routes.forTarget(i.target);
-        const byClass = groups.get(route) ?? new Map<string | undefined, ProbeRouteItem[]>();
-        byClass.set(i.target.ingressClass, [...(byClass.get(i.target.ingressClass) ?? []), i]);
-        groups.set(route, byClass);
+        const byKey = groups.get(route) ?? new Map<string, ProbeRouteItem[]>();
+        const key = route.groupKey(i.target);
+        byKey.set(key, [...(byKey.get(key) ?? []), i]);
+        groups.set(route, byKey);
       }
       for (const [route, byClass] of groups) {
         for (const group of byClass.values()) {

@@ -18,8 +18,10 @@ import { ConfigMapChallengeLookup, ConfigMapChallengeStore } from './kube/challe
 import { loadKubeConfig } from './kube/client.js';
 import { Kube } from './kube/cluster.js';
 import { KubeEventRecorder } from './kube/events.js';
+import { KubeGatewayApi } from './kube/gateway-api.js';
 import { LeaderElector } from './kube/leader.js';
 import { PassLease } from './kube/lease.js';
+import { HttpRouteSolverRoute } from './kube/solvers/httproute.js';
 import { IngressSolverRoute } from './kube/solvers/ingress.js';
 import { ConfigMapRateLimitLedger } from './kube/ratelimit-store.js';
 import { ConfigMapState } from './kube/state-store.js';
@@ -27,9 +29,9 @@ import { SecretCertificateStash } from './kube/stash.js';
 import { eventListener } from './listeners.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions, PassPorts } from './pass.js';
-import type { AuditClusterPort, ChallengeEntry, ChallengeStore, Clock, IssuerPort } from './ports.js';
+import type { AuditClusterPort, ChallengeEntry, ChallengeStore, Clock, ClusterPort, IssuerPort } from './ports.js';
 import type { RateLimitMode } from './ratelimit-guard.js';
-import { ChallengeRouting, type SelfCheckMode, type SolverRoutes } from './routing.js';
+import { ChallengeRouting, CombinedSolverRoute, type SelfCheckMode, type SolverRoutes } from './routing.js';
 import { CertkeeperService, checkSchedule } from './service.js';
 
 // ---- shared pieces -------------------------------------------------------------------------------
@@ -39,16 +41,18 @@ export function connectKube(cfg: { kubeconfig?: string | undefined; context?: st
   return new Kube(loadKubeConfig({ ...(cfg.kubeconfig ? { kubeconfig: cfg.kubeconfig } : {}), ...(cfg.context ? { context: cfg.context } : {}) }));
 }
 
-/** The selection flags (--namespace, --ingress, --all-ingresses, --ingress-class) as one value. */
+/** The selection flags (--namespace, --ingress, --gateway, --all-ingresses, --ingress-class) as one value. */
 export function selectionFrom(cfg: {
   namespace?: string | undefined;
   ingress?: { namespace: string; name: string } | undefined;
+  gateway?: { namespace: string; name: string } | undefined;
   allIngresses?: boolean;
   ingressClass?: string | undefined;
 }): Selection {
   const s: Selection = {};
   if (cfg.namespace) s.namespace = cfg.namespace;
   if (cfg.ingress) s.ingress = cfg.ingress;
+  if (cfg.gateway) s.gateway = cfg.gateway;
   if (cfg.allIngresses) s.allIngresses = true;
   if (cfg.ingressClass) s.ingressClass = cfg.ingressClass;
   return s;
@@ -81,16 +85,46 @@ interface SolverSettings {
   servicePort: number;
   solverPathType: 'Prefix' | 'Exact' | 'ImplementationSpecific';
   solverAnnotations: [string, string][];
+  /** --namespace: with namespace-scoped RBAC, leftovers are looked for there and in certkeeper's namespace. */
+  namespace?: string | undefined;
 }
 
-/** Every kind of solver route, and which one serves a Target. */
-function solverRoutes(kube: Kube, cfg: SolverSettings, log: Logger): SolverRoutes {
+/**
+ * Every kind of solver route, and which one serves a Target: a solver Ingress for Ingresses, an
+ * HTTPRoute for Gateways, both for a Secret that Ingresses and Gateways name alike.
+ */
+function solverRoutes(kube: Kube, gatewayApi: KubeGatewayApi, cfg: SolverSettings, log: Logger): SolverRoutes {
   const ingress = new IngressSolverRoute(
     kube,
     { namespace: cfg.selfNamespace, serviceName: cfg.serviceName, servicePort: cfg.servicePort, pathType: cfg.solverPathType, annotations: Object.fromEntries(cfg.solverAnnotations) },
     log,
   );
-  return { forTarget: () => ingress, all: [ingress] };
+  const httpRoute = new HttpRouteSolverRoute(
+    gatewayApi,
+    { namespace: cfg.selfNamespace, serviceName: cfg.serviceName, servicePort: cfg.servicePort, ...(cfg.namespace ? { gcNamespaces: [...new Set([cfg.selfNamespace, cfg.namespace])] } : {}) },
+    log,
+  );
+  const both = new CombinedSolverRoute([ingress, httpRoute]);
+  return {
+    forTarget: (t) => {
+      if (!t.gatewayRoutes?.length) return ingress;
+      return t.ingresses.some((u) => (u.kind ?? 'Ingress') === 'Ingress') ? both : httpRoute;
+    },
+    all: [ingress, httpRoute],
+  };
+}
+
+/** The pass's cluster port: client-node for Ingresses and Secrets, the Gateway API adapter for Gateways. */
+function clusterPort(kube: Kube, gatewayApi: KubeGatewayApi): ClusterPort {
+  return {
+    listIngresses: (namespace) => kube.listIngresses(namespace),
+    listTlsSecrets: (namespace) => kube.listTlsSecrets(namespace),
+    listGatewayApi: (namespace) => gatewayApi.listAll(namespace),
+    getSecret: (namespace, name) => kube.getSecret(namespace, name),
+    createSecret: (secret) => kube.createSecret(secret),
+    replaceSecret: (secret) => kube.replaceSecret(secret),
+    patchSecretAnnotations: (namespace, name, annotations) => kube.patchSecretAnnotations(namespace, name, annotations),
+  };
 }
 
 // ---- renew and run: the pass ---------------------------------------------------------------------
@@ -116,10 +150,12 @@ export interface RuntimeConfig extends SolverSettings {
   httpAddress?: string | undefined;
   clockOffset?: number | undefined;
   clockOffsetFile?: string | undefined;
+  gatewayApi: boolean;
 }
 
 export interface KubeRuntime {
   kube: Kube;
+  gatewayApi: KubeGatewayApi;
   ports: PassPorts;
   events: KubeEventRecorder;
   state: ConfigMapState;
@@ -174,6 +210,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   const [{ AcmeIssuer }, { configureAcmeTransport }] = await Promise.all([import('./acme/issuer.js'), import('./acme/transport.js')]);
   configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
   const kube = connectKube(cfg);
+  const gatewayApi = new KubeGatewayApi(kube, { enabled: cfg.gatewayApi }, log);
   const clock = clockWithOffset(cfg.clockOffset, cfg.clockOffsetFile);
   const identity = cfg.holderIdentity ?? `${hostname()}-${process.pid}`;
   const configMapStore = new ConfigMapChallengeStore(kube, cfg.selfNamespace);
@@ -193,7 +230,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   }
   const routing = new ChallengeRouting(
     store,
-    solverRoutes(kube, cfg, log),
+    solverRoutes(kube, gatewayApi, cfg, log),
     {
       mode: cfg.selfCheck,
       timeoutMs: cfg.selfCheckTimeout,
@@ -212,7 +249,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   );
   const issuers = new Map<string, IssuerPort>();
   const ports: PassPorts = {
-    cluster: kube,
+    cluster: clusterPort(kube, gatewayApi),
     issuer: (url) => {
       let i = issuers.get(url);
       if (!i) {
@@ -240,6 +277,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
   };
   const runtime: KubeRuntime = {
     kube,
+    gatewayApi,
     ports,
     events: new KubeEventRecorder(kube, log, identity),
     state,
@@ -260,6 +298,7 @@ export async function createKubeRuntime(cfg: RuntimeConfig, log: Logger): Promis
 export function passOptionsFrom(
   directoryUrl: string,
   cfg: Parameters<typeof selectionFrom>[0] & {
+    selfNamespace: string;
     concurrency: number;
     force?: boolean;
     dryRun?: boolean;
@@ -269,7 +308,7 @@ export function passOptionsFrom(
     rateLimits?: RateLimitMode;
   },
 ): PassOptions {
-  const opts: PassOptions = { selection: selectionFrom(cfg), directoryUrl, concurrency: cfg.concurrency };
+  const opts: PassOptions = { selection: selectionFrom(cfg), directoryUrl, concurrency: cfg.concurrency, selfNamespace: cfg.selfNamespace };
   if (cfg.profile) opts.profile = cfg.profile;
   if (cfg.rateLimits) opts.rateLimits = cfg.rateLimits;
   if (cfg.force) opts.force = true;
@@ -286,6 +325,8 @@ export interface AuditSettings extends Partial<SolverSettings> {
   selfNamespace: string;
   namespace?: string | undefined;
   ingress?: { namespace: string; name: string } | undefined;
+  gateway?: { namespace: string; name: string } | undefined;
+  gatewayApi: boolean;
   allIngresses: boolean;
   ingressClass?: string | undefined;
   renewBefore?: number | undefined;
@@ -314,7 +355,7 @@ function hasSolverSettings(cfg: AuditSettings): cfg is AuditSettings & SolverSet
 }
 
 /** The live audit's cluster port and options; reads --ca-bundle once. */
-export async function createLiveAudit(cfg: AuditSettings, kube: Kube, log: Logger): Promise<LiveAudit> {
+export async function createLiveAudit(cfg: AuditSettings, kube: Kube, log: Logger, gatewayApi = new KubeGatewayApi(kube, { enabled: cfg.gatewayApi }, log)): Promise<LiveAudit> {
   const caBundle = await readPem(cfg.caBundle, '--ca-bundle');
   let probe: LiveProbeOptions | undefined;
   if (cfg.probe) {
@@ -323,15 +364,15 @@ export async function createLiveAudit(cfg: AuditSettings, kube: Kube, log: Logge
     if (cfg.probeHttpAddress) probe.httpAddress = cfg.probeHttpAddress;
     if (caBundle !== undefined) probe.caBundle = caBundle;
     if (cfg.probeHttp01 !== 'off' && hasSolverSettings(cfg)) {
-      const routing = new ChallengeRouting(new ConfigMapChallengeStore(kube, cfg.selfNamespace), solverRoutes(kube, cfg, log), { mode: 'enforce', timeoutMs: cfg.selfCheckTimeout ?? 60_000 }, log);
+      const routing = new ChallengeRouting(new ConfigMapChallengeStore(kube, cfg.selfNamespace), solverRoutes(kube, gatewayApi, cfg, log), { mode: 'enforce', timeoutMs: cfg.selfCheckTimeout ?? 60_000 }, log);
       probe.http01 = { routing, waitMs: cfg.selfCheckTimeout ?? 60_000 };
     }
   }
   const selection = selectionFrom(cfg);
   return {
-    port: kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace }),
+    port: kubeAuditPort(kube, { selfNamespace: cfg.selfNamespace, gatewayApi }),
     options: (now) => {
-      const opts: AuditClusterOptions = { now, log, selection };
+      const opts: AuditClusterOptions = { now, log, selection, selfNamespace: cfg.selfNamespace };
       if (cfg.directory) opts.directoryUrl = resolveDirectory(cfg.directory);
       if (cfg.renewBefore !== undefined) opts.renewBeforeMs = cfg.renewBefore;
       if (cfg.profile) opts.profile = cfg.profile;
@@ -371,7 +412,7 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
   const { onAcmeResponse } = await import('./acme/transport.js');
   onAcmeResponse((status) => metrics.acmeRequest(status));
   const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), buildNotifiers(cfg, log, runtime.events), log, intervalMs);
-  const audit = await createLiveAudit(cfg, runtime.kube, log);
+  const audit = await createLiveAudit(cfg, runtime.kube, log, runtime.gatewayApi);
   // The elector reports leadership to the service, which is created right after it.
   const holder: { service?: CertkeeperService } = {};
   const leader = cfg.leaderElection

@@ -62,7 +62,10 @@ export function detailLines(n: Notification): string[] {
   const a = n.alert;
   const lines = [`Object: ${describeObject(a.object)}`];
   if (a.hosts.length > 0) lines.push(`Hosts: ${a.hosts.join(', ')}`);
-  if (a.ingresses.length > 0) lines.push(`Ingresses: ${a.ingresses.map((i) => `${i.namespace}/${i.name}`).join(', ')}`);
+  const ingresses = a.ingresses.filter((i) => (i.kind ?? 'Ingress') === 'Ingress');
+  const others = a.ingresses.filter((i) => (i.kind ?? 'Ingress') !== 'Ingress');
+  if (ingresses.length > 0) lines.push(`Ingresses: ${ingresses.map((i) => `${i.namespace}/${i.name}`).join(', ')}`);
+  if (others.length > 0) lines.push(`Gateways: ${others.map((i) => `${i.kind === 'ListenerSet' ? 'ListenerSet ' : ''}${i.namespace}/${i.name}`).join(', ')}`);
   if (a.notAfter) lines.push(`Not after: ${isoTime(a.notAfter)} (${relativeTime(a.notAfter, n.at)})`);
   lines.push(`Level: ${a.level}${n.previousLevel && n.previousLevel !== a.level ? ` (was ${n.previousLevel})` : ''}`);
   lines.push(`Firing since: ${isoTime(n.since)}`);

@@ -62,7 +62,7 @@ export function toStoredAlert(a: Alert): StoredAlert {
     code: a.code,
     object: { ...a.object },
     hosts: [...a.hosts],
-    ingresses: a.ingresses.map((i) => ({ namespace: i.namespace, name: i.name })),
+    ingresses: a.ingresses.map((i) => ({ namespace: i.namespace, name: i.name, ...(i.kind !== undefined ? { kind: i.kind } : {}) })),
     summary: a.summary,
     message: a.message,
     hint: a.hint,

@@ -37,7 +37,8 @@ export interface WebhookPayload {
   object: { kind: string; namespace: string | null; name: string };
   host: string | null;
   hosts: string[];
-  ingresses: { namespace: string; name: string }[];
+  /** The objects naming the Secret; `kind` only for Gateway API objects (Gateway, ListenerSet). */
+  ingresses: { namespace: string; name: string; kind?: string }[];
   title: string;
   summary: string;
   message: string;
@@ -79,7 +80,7 @@ export function jsonPayload(n: Notification): WebhookPayload {
     object: { kind: a.object.kind, namespace: a.object.namespace ?? null, name: a.object.name },
     host: a.host ?? null,
     hosts: [...a.hosts],
-    ingresses: a.ingresses.map((i) => ({ namespace: i.namespace, name: i.name })),
+    ingresses: a.ingresses.map((i) => ({ namespace: i.namespace, name: i.name, ...(i.kind !== undefined && i.kind !== 'Ingress' ? { kind: i.kind } : {}) })),
     title: title(n),
     summary: a.summary,
     message: n.kind === 'firing' ? a.message : resolvedSentence(n),

@@ -19,6 +19,8 @@ const NAMES = [
   'context',
   'namespace',
   'ingress',
+  'gateway',
+  'gatewayApi',
   'allIngresses',
   'ingressClass',
   'findingsOutput',
@@ -48,8 +50,14 @@ reports, plus every problem of the Secrets the Ingresses use: missing, only in a
 wrong type, missing keys, unparsable, key not matching, chain incomplete, expired or near expiry,
 SANs not covering the hosts, self-signed, an ingress controller's default certificate.
 
+Opted-in Gateways (Gateway API) are audited too: their HTTPS listeners against the HTTPRoutes
+attached to them, certificateRefs Secrets in other namespaces against ReferenceGrants, the
+listener conditions the Gateway controller reports, and whether HTTP-01 can reach certkeeper
+through a port-80 listener at all.
+
 With --probe, certkeeper also talks to the ingress controller at each Ingress's
-status.loadBalancer address (or --probe-address / --probe-http-address):
+status.loadBalancer address and to each Gateway at its status.addresses (or --probe-address /
+--probe-http-address):
 ${probeCodes}
 The HTTP-01 probe publishes a random token in the ConfigMap certkeeper-challenges and a solver
 Ingress for the managed hosts in certkeeper's namespace (a running \`certkeeper serve\` or
@@ -120,9 +128,9 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
   }
   for (const n of result.notes) io.stderr(`certkeeper check: ${n}\n`);
   const { counts } = result;
-  const scope = cfg.ingress ? `Ingress ${cfg.ingress.namespace}/${cfg.ingress.name}` : cfg.namespace ? `namespace ${cfg.namespace}` : 'all namespaces';
+  const scope = cfg.ingress ? `Ingress ${cfg.ingress.namespace}/${cfg.ingress.name}` : cfg.gateway ? `Gateway ${cfg.gateway.namespace}/${cfg.gateway.name}` : cfg.namespace ? `namespace ${cfg.namespace}` : 'all namespaces';
   io.stderr(
-    `certkeeper check: ${counts.ingresses} Ingress${counts.ingresses === 1 ? '' : 'es'} read, ${result.certificates.length} Secret${result.certificates.length === 1 ? '' : 's'} in use (${scope})` +
+    `certkeeper check: ${counts.ingresses} Ingress${counts.ingresses === 1 ? '' : 'es'}${counts.gateways > 0 ? ` and ${counts.gateways} Gateway${counts.gateways === 1 ? '' : 's'}` : ''} read, ${result.certificates.length} Secret${result.certificates.length === 1 ? '' : 's'} in use (${scope})` +
       `${cfg.probe ? `; ${counts.tlsProbes} TLS handshake${counts.tlsProbes === 1 ? '' : 's'}, ${counts.http01Probes} HTTP-01 request${counts.http01Probes === 1 ? '' : 's'}` : ''}\n`,
   );
   io.stdout(formatFindings(result.findings, cfg.findingsOutput));

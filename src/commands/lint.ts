@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { auditSecret } from '../core/checks.js';
 import type { Finding } from '../core/findings.js';
 import { isRecord } from '../core/ingress.js';
+import { mergePlans, planGateways } from '../core/gateways.js';
 import { planTargets, type SourceLocation, type Target } from '../core/targets.js';
 import { ManifestReadError, ReadStoppedError, STDIN_NAME, readManifests, type EmptyInput, type ManifestObject, type ReadProgress } from '../manifests.js';
 import { OUTPUT_FORMATS, escapeControls, formatFindings, summarize, type OutputFormat } from '../output/findings.js';
@@ -89,12 +90,16 @@ export async function lint(
   const read = await readManifests(paths, io);
   const objects = read.objects.map((m) => m.object);
   const locations = read.objects.map(locationOf);
-  const plan = planTargets(objects, {
-    includeUnmanaged: true,
-    allIngresses: opts.allIngresses ?? false,
-    ...(opts.ingressClass !== undefined ? { ingressClass: opts.ingressClass } : {}),
-    locations,
-  });
+  const plan = mergePlans(
+    planTargets(objects, {
+      includeUnmanaged: true,
+      allIngresses: opts.allIngresses ?? false,
+      ...(opts.ingressClass !== undefined ? { ingressClass: opts.ingressClass } : {}),
+      locations,
+    }),
+    // Routes and grants may live in other files than the Gateway: judged only where some were read.
+    planGateways(objects, { includeUnmanaged: true, locations, partialView: true }),
+  );
 
   type ReadSecret = { object: Record<string, unknown>; location: SourceLocation; namespace: string; name: string };
   const secrets = new Map<string, ReadSecret>();
@@ -176,6 +181,12 @@ certkeeper.dev/enabled: "true" (every Ingress with spec.tls under --all-ingresse
 checks (wildcard/IP hosts, missing secretName or hosts, missing spec.tls) apply to managed
 Ingresses; structural checks (routing, API version, field names, annotations) to all.
 
+Gateway API Gateways opt in with the same annotations. Their HTTPS listeners are checked against
+the HTTPRoutes, ListenerSets and ReferenceGrants among the manifests read: listener hostnames no
+route takes, certificateRefs Secrets in other namespaces without a ReferenceGrant, no port-80
+HTTP listener for HTTP-01, allowedRoutes refusing certkeeper's route, and redirect routes that
+would take the challenge path.
+
 Exit status:
   0  no errors and no warnings (infos allowed)
   1  warnings but no errors
@@ -193,7 +204,7 @@ Exit status:
 export function registerLint(program: Command, io: LintIo, setExit: (code: number) => void): Command {
   const cmd = program
     .command('lint')
-    .description('check Ingress manifests (and TLS Secrets among them) offline, for CI')
+    .description('check Ingress and Gateway manifests (and TLS Secrets among them) offline, for CI')
     .argument('<paths...>', 'YAML/JSON files, directories, or - for standard input')
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('text'))
     .option('--strict', 'treat warnings as errors (exit 2)', false)

@@ -36,13 +36,14 @@ export const CLUSTER_SETTINGS = [
   'answerLocally',
   'httpPort',
   'httpAddress',
+  'gatewayApi',
   'clockOffset',
   'clockOffsetFile',
   'logLevel',
   'logFormat',
 ] as const;
 
-export const SELECTION_SETTINGS = ['namespace', 'ingress', 'allIngresses', 'ingressClass'] as const;
+export const SELECTION_SETTINGS = ['namespace', 'ingress', 'gateway', 'allIngresses', 'ingressClass'] as const;
 const NAMES = [...CLUSTER_SETTINGS, ...SELECTION_SETTINGS, 'force', 'dryRun', 'adopt', 'renewBefore', 'concurrency', 'output'] as const;
 
 export function registerRenew(program: Command, io: CliIo, setExit: (code: number) => void): void {

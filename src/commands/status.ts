@@ -14,6 +14,8 @@ const NAMES = [
   'selfNamespace',
   'namespace',
   'ingress',
+  'gateway',
+  'gatewayApi',
   'allIngresses',
   'ingressClass',
   'directory',

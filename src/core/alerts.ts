@@ -157,6 +157,13 @@ export const FINDING_ALERT_LEVELS: Partial<Record<FindingCode, AlertLevel>> = {
   ProfileUnknown: 'warning',
   ProfileNotAllowed: 'warning',
   ScheduleTooSparse: 'warning',
+  // Gateways: the listener serves no certificate of its Secret, or certkeeper cannot renew through it.
+  ListenerRefsNotResolved: 'warning',
+  ListenerNotProgrammed: 'warning',
+  CertificateRefNotPermitted: 'warning',
+  GatewayHttpListenerMissing: 'warning',
+  SolverRouteNotAllowed: 'warning',
+  ChallengePathRedirected: 'warning',
 };
 
 const LEVEL_RANK: Record<AlertLevel, number> = { warning: 1, critical: 2 };
@@ -221,6 +228,8 @@ function ariText(s: CertificateState): string {
 
 function renewCommand(s: Pick<CertificateState, 'ingresses'>): string {
   const first = s.ingresses[0];
+  if (first?.kind === 'Gateway') return `certkeeper renew --gateway ${first.namespace}/${first.name} --force`;
+  if (first?.kind === 'ListenerSet') return `certkeeper renew --namespace ${first.namespace} --force`;
   return first ? `certkeeper renew --ingress ${first.namespace}/${first.name} --force` : 'certkeeper renew --force';
 }
 
@@ -352,8 +361,8 @@ function ownerOf(f: Finding, states: readonly CertificateState[]): CertificateSt
   const o = f.object;
   if (o.namespace === undefined) return undefined;
   if (o.kind === 'Secret') return states.find((s) => s.namespace === o.namespace && s.secretName === o.name);
-  if (o.kind === 'Ingress') {
-    const users = states.filter((s) => s.ingresses.some((i) => i.namespace === o.namespace && i.name === o.name));
+  if (o.kind === 'Ingress' || o.kind === 'Gateway' || o.kind === 'ListenerSet') {
+    const users = states.filter((s) => s.ingresses.some((i) => (i.kind ?? 'Ingress') === o.kind && i.namespace === o.namespace && i.name === o.name));
     return (f.host !== undefined ? users.find((s) => s.hosts.includes(f.host as string)) : undefined) ?? users[0];
   }
   return undefined;
@@ -391,8 +400,8 @@ function findingAlerts(findings: readonly Finding[], states: readonly Certificat
     }
     const ingresses = owner
       ? [...owner.ingresses]
-      : first.object.kind === 'Ingress' && first.object.namespace !== undefined
-        ? [{ namespace: first.object.namespace, name: first.object.name }]
+      : (first.object.kind === 'Ingress' || first.object.kind === 'Gateway' || first.object.kind === 'ListenerSet') && first.object.namespace !== undefined
+        ? [{ namespace: first.object.namespace, name: first.object.name, ...(first.object.kind !== 'Ingress' ? { kind: first.object.kind } : {}) }]
         : [];
     const a: Alert = {
       key,

@@ -208,7 +208,7 @@ export function readAnnotations(annotations: unknown, ref: ObjectRef, opts: { al
           res.caInvalid = true;
           invalid(
             key,
-            `"${v}" is neither "staging", "production" nor an https:// ACME directory URL; certkeeper will not issue for this Ingress until it is fixed`,
+            `"${v}" is neither "staging", "production" nor an https:// ACME directory URL; certkeeper will not issue for this ${ref.kind} until it is fixed`,
             `use "staging" while testing, "production" for trusted certificates, or the full https:// directory URL of another ACME CA`,
           );
         }

@@ -6,7 +6,7 @@
 import { checkKeyMatches, defaultCertificateKind, describeDefaultCertificate, displayName, lifetimeMs, type CertInfo, type KeyCheck } from './cert.js';
 import { finding, type Finding, type FindingCode, type ObjectRef } from './findings.js';
 import { uncoveredHosts } from './hosts.js';
-import type { IngressRef } from './ingress.js';
+import { describeUsers, type IngressRef } from './ingress.js';
 import { renewalPlan, type RenewalPlan } from './renewal.js';
 import { ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, TLS_SECRET_TYPE, viewSecret, type SecretView } from './secret.js';
 import { isoSeconds, spanText } from './time.js';
@@ -80,8 +80,8 @@ const check = <N extends RefuseReason | IssueReason | AuditOnly>(name: N, run: (
 const secretName = (i: CheckInput): string => `${i.subject.namespace}/${i.subject.secretName}`;
 const managed = (i: CheckInput): boolean => i.subject.managed !== false;
 const usedBy = (i: CheckInput): string => {
-  const users = (i.subject.ingresses ?? []).map((r) => `${r.namespace}/${r.name}`);
-  return users.length > 0 ? `Ingress ${users.join(', ')}` : 'the Ingress';
+  const users = i.subject.ingresses ?? [];
+  return users.length > 0 ? describeUsers(users) : 'the Ingress';
 };
 /** Checks that read the certificate need a Secret object whose tls.crt parsed. */
 const certOf = (i: CheckInput): CertInfo | undefined => (i.secret.isObject ? i.secret.info : undefined);
@@ -108,7 +108,11 @@ export const SecretDoesNotExist = check('SecretDoesNotExist', (i) => {
     return {
       code: 'SecretInOtherNamespace',
       because: 'the Secret does not exist',
-      message: `Secret "${name}" exists in namespace ${elsewhere.join(', ')} but not in ${namespace}; an Ingress can only use Secrets of its own namespace, so ${usedBy(i)} gets the controller's default certificate`,
+      message: `Secret "${name}" exists in namespace ${elsewhere.join(', ')} but not in ${namespace}; ${
+        (i.subject.ingresses ?? []).some((r) => r.kind !== undefined && r.kind !== 'Ingress')
+          ? `a Gateway listener uses the Secret in the namespace its certificateRefs names (${namespace})`
+          : 'an Ingress can only use Secrets of its own namespace'
+      }, so ${usedBy(i)} gets the controller's default certificate`,
       hint: managed(i)
         ? `nothing to copy: certkeeper issues the certificate into ${namespace}/${name}; delete the stray copy in ${elsewhere.join(', ')} if nothing else uses it`
         : `create the Secret in namespace ${namespace}, or move the Ingress to namespace ${elsewhere[0] ?? ''}`,

@@ -50,6 +50,17 @@ export const FINDINGS = {
   InvalidAnnotationValue: { severity: 'error', summary: 'a certkeeper.dev/* annotation with a value certkeeper cannot use' },
   InvalidManifest: { severity: 'error', summary: 'a document that cannot be read as a Kubernetes object' },
   UnquotedWildcard: { severity: 'error', summary: 'a wildcard host written without quotes, which YAML reads as an alias (kubectl rejects the file)' },
+  // Gateway API (Gateways, ListenerSets, HTTPRoutes, ReferenceGrants)
+  ListenerHostnameMissing: { severity: 'error', summary: 'an HTTPS listener of an opted-in Gateway without hostname, so no name to certify' },
+  ListenerCertificateRefMissing: { severity: 'error', summary: 'an HTTPS listener that terminates TLS without a certificateRefs Secret' },
+  ListenerHostnameNotRouted: { severity: 'error', summary: 'an HTTPS listener hostname that no HTTPRoute attached to it routes (often a typo of the route hostname)' },
+  CertificateRefNotPermitted: { severity: 'error', summary: 'a listener certificateRefs Secret in another namespace that no ReferenceGrant there allows' },
+  ListenerSetNotAllowed: { severity: 'warning', summary: 'a ListenerSet whose Gateway does not admit it (allowedListeners), so its listeners serve nothing' },
+  ListenerRefsNotResolved: { severity: 'error', summary: 'the Gateway controller reports ResolvedRefs=False for a listener (InvalidCertificateRef, RefNotPermitted)' },
+  ListenerNotProgrammed: { severity: 'error', summary: 'the Gateway controller reports Programmed=False for a listener' },
+  GatewayHttpListenerMissing: { severity: 'error', summary: 'no plain-HTTP listener on port 80 takes the host, so HTTP-01 cannot reach certkeeper (no order is placed)' },
+  SolverRouteNotAllowed: { severity: 'error', summary: 'the port-80 listener\'s allowedRoutes admits no HTTPRoute certkeeper can create (no order is placed)' },
+  ChallengePathRedirected: { severity: 'error', summary: 'a redirect route on port 80 takes the challenge path ahead of certkeeper\'s exact-match route (no order is placed)' },
   // Secrets
   SecretMissing: { severity: 'error', summary: 'the TLS Secret does not exist in the Ingress namespace' },
   SecretInOtherNamespace: { severity: 'error', summary: 'the TLS Secret exists only in another namespace' },

@@ -3,9 +3,30 @@
 // view records what it found and what it could not use, and never throws.
 import { ANNOTATION_PREFIX, KNOWN_ANNOTATIONS, TLS_ACME_ANNOTATION, closestName } from './annotations.js';
 
+/**
+ * An object that names a TLS Secret: an Ingress, or (with `kind`) a Gateway or ListenerSet whose
+ * HTTPS listener does. Events, findings and "used by" texts go to this object.
+ */
 export interface IngressRef {
   namespace: string;
   name: string;
+  /** Absent (or "Ingress") for an Ingress; "Gateway" or "ListenerSet" for Gateway API objects. */
+  kind?: string;
+}
+
+/** "Ingress shop/web", "Gateway shop/edge". */
+export function describeUser(r: IngressRef): string {
+  return `${r.kind ?? 'Ingress'} ${r.namespace}/${r.name}`;
+}
+
+/** "Ingress shop/web, blog/x; Gateway shop/edge": users grouped by kind, in order. */
+export function describeUsers(refs: readonly IngressRef[]): string {
+  const byKind = new Map<string, string[]>();
+  for (const r of refs) {
+    const k = r.kind ?? 'Ingress';
+    byKind.set(k, [...(byKind.get(k) ?? []), `${r.namespace}/${r.name}`]);
+  }
+  return [...byKind].map(([k, names]) => `${k} ${names.join(', ')}`).join('; ');
 }
 
 export const INGRESS_V1 = 'networking.k8s.io/v1';

@@ -11,11 +11,13 @@ import { isoSeconds } from './time.js';
 
 export type { IssueReason, RefuseReason } from './checks.js';
 export type SkipReason = 'UpToDate' | 'InBackoff';
+/** Findings of the Gateway planner that stop an order before it is placed (Target.blockers). */
+export type BlockReason = 'GatewayHttpListenerMissing' | 'SolverRouteNotAllowed' | 'ChallengePathRedirected';
 
 export type Decision =
   | { action: 'issue'; reason: IssueReason | 'Forced'; message: string; renewal: boolean; existing?: CertInfo }
   | { action: 'skip'; reason: SkipReason; message: string; notAfter?: Date; renewAt?: Date; plan?: RenewalPlan; failure?: FailureRecord; existing?: CertInfo }
-  | { action: 'refuse'; reason: RefuseReason; message: string; hint: string };
+  | { action: 'refuse'; reason: RefuseReason | BlockReason; message: string; hint: string };
 
 export interface PolicyInput {
   target: Target;
@@ -63,6 +65,18 @@ export function decide(input: PolicyInput): Decision {
   }
 
   const due = firstHit(RENEWAL_CHAIN, checkInput);
+  // Only an order that would be placed is refused: a valid certificate stays valid while the
+  // route is fixed, and the finding says what to fix before it is due.
+  const blocker = target.blockers?.[0];
+  if (blocker && (due || input.force)) {
+    const more = (target.blockers?.length ?? 1) - 1;
+    return {
+      action: 'refuse',
+      reason: blocker.code as BlockReason,
+      message: `${due ? due.hit.because : 'renewal forced'}, but ${blocker.message}${more > 0 ? ` (and ${more} more problem${more === 1 ? '' : 's'} like it)` : ''}`,
+      hint: blocker.hint,
+    };
+  }
   if (due) {
     const d: Decision = { action: 'issue', reason: due.name, message: due.hit.because, renewal: input.secret !== undefined };
     if (info) d.existing = info;

@@ -183,8 +183,10 @@ export function judgeServedCertificate(input: JudgeServedInput): Finding[] {
       finding(
         'DefaultCertificateServed',
         ingressRef,
-        `${where} serves ${describeDefaultCertificate(kind)} for ${host}: the ingress controller has no usable certificate for this host`,
-        `usual causes: the Secret named in spec.tls is missing or exists only in another namespace (an Ingress can only use Secrets of its own namespace); spec.tls[].hosts does not list ${host} exactly as the rule host; the Secret is invalid (wrong type, unparsable PEM, key not matching). Run \`certkeeper check\` and read the Secret findings for ${describeObject(ingressRef)}; the controller log names the reason too`,
+        `${where} serves ${describeDefaultCertificate(kind)} for ${host}: the ${ingressRef.kind === 'Gateway' || ingressRef.kind === 'ListenerSet' ? 'Gateway' : 'ingress'} controller has no usable certificate for this host`,
+        ingressRef.kind === 'Gateway' || ingressRef.kind === 'ListenerSet'
+          ? `usual causes: the listener's certificateRefs Secret is missing, invalid (wrong type, unparsable PEM, key not matching) or in another namespace without a ReferenceGrant there; no HTTPS listener has hostname ${host} (a typo of the HTTPRoute hostname). The listener conditions say which (kubectl describe gateway); \`certkeeper check\` reports them for ${describeObject(ingressRef)}`
+          : `usual causes: the Secret named in spec.tls is missing or exists only in another namespace (an Ingress can only use Secrets of its own namespace); spec.tls[].hosts does not list ${host} exactly as the rule host; the Secret is invalid (wrong type, unparsable PEM, key not matching). Run \`certkeeper check\` and read the Secret findings for ${describeObject(ingressRef)}; the controller log names the reason too`,
         host,
       ),
     ];

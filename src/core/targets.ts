@@ -21,6 +21,28 @@ export interface Target {
   ingresses: IngressRef[];
   ingressClass?: string;
   settings: TargetSettings;
+  /**
+   * Gateway API: where the solver HTTPRoute attaches for which hosts. Absent for a Target only
+   * Ingresses name; a Target both name gets a solver Ingress and an HTTPRoute.
+   */
+  gatewayRoutes?: GatewayRoutePlan[];
+  /**
+   * Problems found before any order that would make HTTP-01 validation fail (no port-80 listener,
+   * allowedRoutes refusing the solver route, a redirect taking the challenge path). While any
+   * remains no order is placed: an authorization the CA would fail is never spent.
+   */
+  blockers?: Finding[];
+}
+
+/** One solver HTTPRoute: its parent listener, its namespace, and the hosts it routes. */
+export interface GatewayRoutePlan {
+  /** The Gateway or ListenerSet owning the port-80 listener; `sectionName` is that listener. */
+  parent: { kind: 'Gateway' | 'ListenerSet'; namespace: string; name: string; sectionName: string };
+  /** Where the HTTPRoute is created: certkeeper's namespace when the listener admits it, else the parent's. */
+  routeNamespace: string;
+  /** The route lives outside certkeeper's namespace: a ReferenceGrant there must let it reach the Service. */
+  needsGrant: boolean;
+  hosts: string[];
 }
 
 /**
@@ -50,6 +72,8 @@ export interface PlanOptions {
   namespace?: string;
   /** Only this Ingress. */
   ingress?: IngressRef;
+  /** Only this Gateway (then no Ingress is selected). */
+  gateway?: IngressRef;
   /** Namespace of objects without metadata.namespace (manifests); "default" when not given. */
   defaultNamespace?: string;
   /**
@@ -62,11 +86,11 @@ export interface PlanOptions {
 }
 
 /** Which Ingresses a command looks at: the selection flags every cluster command shares. */
-export type Selection = Pick<PlanOptions, 'allIngresses' | 'ingressClass' | 'namespace' | 'ingress'>;
+export type Selection = Pick<PlanOptions, 'allIngresses' | 'ingressClass' | 'namespace' | 'ingress' | 'gateway'>;
 
 /** The namespace to list in (undefined: all), so a selection never reads more than it needs. */
 export function listNamespaceOf(sel: Selection | undefined): string | undefined {
-  return sel?.ingress?.namespace ?? sel?.namespace;
+  return sel?.ingress?.namespace ?? sel?.gateway?.namespace ?? sel?.namespace;
 }
 
 export interface IgnoredIngress {
@@ -394,6 +418,10 @@ export function planTargets(objects: readonly unknown[], opts: PlanOptions = {})
   for (const a of analyses) {
     if (opts.namespace !== undefined && a.ingress.namespace !== opts.namespace) {
       ignored.push({ ref: a.ref, reason: `not in namespace ${opts.namespace}` });
+      continue;
+    }
+    if (opts.gateway !== undefined) {
+      ignored.push({ ref: a.ref, reason: `only Gateway ${refKey(opts.gateway)} is selected` });
       continue;
     }
     if (opts.ingress !== undefined && (a.ingress.namespace !== opts.ingress.namespace || a.ingress.name !== opts.ingress.name)) {

@@ -3,14 +3,16 @@ import type { SecretObject } from '../core/secret.js';
 import type { AuditClusterPort } from '../ports.js';
 import { statusCode } from './client.js';
 import type { Kube } from './cluster.js';
+import type { KubeGatewayApi } from './gateway-api.js';
 import { ConfigMapState } from './state-store.js';
 
 /** The audit's cluster port on client-node. */
-export function kubeAuditPort(kube: Kube, opts: { selfNamespace?: string } = {}): AuditClusterPort {
+export function kubeAuditPort(kube: Kube, opts: { selfNamespace?: string; gatewayApi?: KubeGatewayApi } = {}): AuditClusterPort {
   const listNamed = (name: string, namespace: string | undefined) => kube.listSecrets(`metadata.name=${name}`, namespace);
   const port: AuditClusterPort = {
     listIngresses: (namespace) => kube.listIngresses(namespace),
     listTlsSecrets: (namespace) => kube.listTlsSecrets(namespace),
+    ...(opts.gatewayApi ? { listGatewayApi: (namespace?: string) => (opts.gatewayApi as KubeGatewayApi).listAll(namespace) } : {}),
     listSecretsNamed: async (name, namespaces) => {
       try {
         return await listNamed(name, undefined);

@@ -21,8 +21,8 @@ export class KubeEventRecorder implements EventRecorder {
     const body: CoreV1Event = {
       metadata: { generateName: `${e.involvedObject.name}.`, namespace: ns },
       involvedObject: {
-        apiVersion: 'networking.k8s.io/v1',
-        kind: 'Ingress',
+        apiVersion: e.involvedObject.kind === 'Ingress' ? 'networking.k8s.io/v1' : 'gateway.networking.k8s.io/v1',
+        kind: e.involvedObject.kind,
         name: e.involvedObject.name,
         namespace: ns,
       },
@@ -42,7 +42,7 @@ export class KubeEventRecorder implements EventRecorder {
       // refusals (connection refused, 429, 503) are retried; kube.call decides that for creates.
       await this.kube.call('create', 'events', ns, undefined, (options) => this.kube.core.createNamespacedEvent({ namespace: ns, body }, options));
     } catch (err) {
-      this.log.warn({ err: errorMessage(err), reason: e.reason, ingress: `${ns}/${e.involvedObject.name}` }, 'could not record a Kubernetes Event');
+      this.log.warn({ err: errorMessage(err), reason: e.reason, object: `${e.involvedObject.kind} ${ns}/${e.involvedObject.name}` }, 'could not record a Kubernetes Event');
     }
   }
 }

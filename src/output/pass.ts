@@ -60,7 +60,11 @@ function outcomeJson(o: TargetOutcome): Record<string, unknown> {
     namespace: o.target.namespace,
     secretName: o.target.secretName,
     hosts: o.target.hosts,
-    ingresses: o.target.ingresses.map((i) => `${i.namespace}/${i.name}`),
+    ingresses: o.target.ingresses.filter((i) => (i.kind ?? 'Ingress') === 'Ingress').map((i) => `${i.namespace}/${i.name}`),
+    // Only when some Gateway names the Secret: Ingress-only output keeps its shape.
+    ...(o.target.ingresses.some((i) => (i.kind ?? 'Ingress') !== 'Ingress')
+      ? { gateways: o.target.ingresses.filter((i) => (i.kind ?? 'Ingress') !== 'Ingress').map((i) => `${i.kind === 'ListenerSet' ? 'ListenerSet:' : ''}${i.namespace}/${i.name}`) }
+      : {}),
     result: o.result,
     reason: o.reason,
     message: o.message,

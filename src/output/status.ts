@@ -70,7 +70,11 @@ function rowJson(r: CertificateRow): Record<string, unknown> {
     namespace: r.namespace,
     secretName: r.secretName,
     hosts: r.hosts,
-    ingresses: r.ingresses.map((i) => `${i.namespace}/${i.name}`),
+    ingresses: r.ingresses.filter((i) => (i.kind ?? 'Ingress') === 'Ingress').map((i) => `${i.namespace}/${i.name}`),
+    // Only when some Gateway names the Secret: Ingress-only output keeps its shape.
+    ...(r.ingresses.some((i) => (i.kind ?? 'Ingress') !== 'Ingress')
+      ? { gateways: r.ingresses.filter((i) => (i.kind ?? 'Ingress') !== 'Ingress').map((i) => `${i.kind === 'ListenerSet' ? 'ListenerSet:' : ''}${i.namespace}/${i.name}`) }
+      : {}),
     managed: r.managed,
     state: r.state,
     reason: r.reason,

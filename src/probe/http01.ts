@@ -322,7 +322,12 @@ export function judgeHttp01(result: Http01ProbeResult, ctx: { ingressRef: Object
           ? `${get} is answered by something other than certkeeper${via}: 200 with a body that is not the key authorization — ${answered}`
           : `${get} does not reach certkeeper${via}: ${result.detail ?? answered}`;
       let hint: string;
-      if (/default backend/i.test(last.body ?? '')) {
+      if (ingressRef.kind === 'Gateway' || ingressRef.kind === 'ListenerSet') {
+        hint =
+          last.status === 200
+            ? `another responder answers ${host}${ACME_CHALLENGE_PATH}: a second ACME client's HTTPRoute, an application route, or DNS for ${host} pointing at a different server than the Gateway`
+            : `certkeeper's solver HTTPRoute does not take ${host}${ACME_CHALLENGE_PATH}: read its status (kubectl get httproute -A -l certkeeper.dev/solver=true -o yaml) — Accepted=False (NotAllowedByListeners: the port-80 listener's allowedRoutes; NoMatchingParent) or ResolvedRefs=False (RefNotPermitted: the ReferenceGrant in certkeeper's namespace) name the cause; or DNS for ${host} points elsewhere than the Gateway's address`;
+      } else if (/default backend/i.test(last.body ?? '')) {
         hint = `the controller's default backend answered: no Ingress rule routes ${host}${ACME_CHALLENGE_PATH} to certkeeper. Check that the solver Ingress's ingressClassName matches the controller that owns ${host} (an ingress-class mismatch makes the controller ignore it)`;
       } else if (last.status === 200) {
         hint = `another responder answers the challenge path: a second ACME client (cert-manager's solver, another certkeeper), an application catch-all, or DNS for ${host} pointing at a different server than the controller`;

@@ -286,6 +286,32 @@ describe('rendered objects', () => {
     });
   }
 
+  it('grants no Gateway API rule with gatewayAPI.enabled=false, and tells certkeeper not to look', async () => {
+    const OFF = ['--set', 'gatewayAPI.enabled=false'];
+    for (const scope of Object.keys(SCOPES) as RbacScope[]) {
+      const documented = rbacTable(scope)
+        .filter((r) => r.apiGroup !== 'gateway.networking.k8s.io')
+        .map((r) => `${r.scope} ${r.apiGroup || '""'} ${r.resource} ${[...r.verbs].sort().join(',')}`)
+        .sort();
+      expect(rbacTable(scope).length, `RBAC.md documents Gateway API rows for scope ${scope}`).toBeGreaterThan(documented.length);
+      for (const args of SCOPES[scope]) {
+        const objs = await render([...args, ...OFF]);
+        const own = objs.filter((o) => o.kind === 'Role' && o.metadata.name === 'certkeeper') as unknown as V1Role[];
+        const perNamespace = objs.filter((o) => o.kind === 'Role' && o.metadata.name !== 'certkeeper') as unknown as V1Role[];
+        const clusterRoles = objs.filter((o) => o.kind === 'ClusterRole') as unknown as V1ClusterRole[];
+        const lines = [
+          ...ruleLines('Role', own[0]?.rules ?? []),
+          ...ruleLines('Role per namespace', perNamespace[0]?.rules ?? []),
+          ...ruleLines('ClusterRole', clusterRoles[0]?.rules ?? []),
+        ];
+        expect(lines.sort()).toEqual(documented);
+        for (const w of workloads(objs).filter((x) => x.command !== 'serve')) expect(envValue(w.container, 'CERTKEEPER_GATEWAY_API'), `${w.kind} ${w.command}`).toBe('false');
+      }
+    }
+    // On by default: the passes look for Gateways.
+    for (const w of workloads(await render()).filter((x) => x.command !== 'serve')) expect(envValue(w.container, 'CERTKEEPER_GATEWAY_API')).toBe('true');
+  });
+
   it('lists in the one namespace of scope namespaces, and says what does not work with several', async () => {
     for (const args of [ONE_NAMESPACE, [...CRONJOB_ALL_ON, '--set', 'rbac.scope=namespaces,rbac.namespaces={certkeeper}']]) {
       const ns = /rbac\.namespaces=\{([^}]*)\}/.exec(args.join(' '))?.[1];

@@ -133,7 +133,17 @@ describe('npm run demo', () => {
     expect(check).toContain('hint:');
 
     // 9: the summary, and everything stopped.
-    expect(flat(step(out, 9))).toContain('helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\ --set acme.email=you@example.com');
+    // A Gateway in a cluster whose controller is a Gateway API implementation: the same story.
+    const gateway = step(out, 9);
+    expect(flat(gateway)).toContain('gateway.gateway.networking.k8s.io/store created');
+    expect(gateway).toMatch(/✗\s+store\.example\.com\s+"Kubernetes Ingress Controller/);
+    expect(flat(gateway)).toContain('store/store-tls: issued for store.example.com');
+    expect(flat(gateway)).toMatch(/went through Gateway store\/store http to HTTPRoute (store|certkeeper)\/certkeeper-solver-[0-9a-f]{10}/);
+    expect(gateway).toMatch(/✓\s+store\.example\.com\s+store\.example\.com\s+Pebble/);
+    expect(flat(gateway)).toContain('ListenerHostnameNotRouted');
+    expect(flat(gateway)).toContain('HTTPRoute hostname "api.store.example.com" is likely what was meant');
+
+    expect(flat(step(out, 10))).toContain('helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\ --set acme.email=you@example.com');
     const pid = servePid(out);
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid ?? 0)).toBe(true);

@@ -135,6 +135,8 @@ ImagePullBackOff, so the chart says what to do instead.
 {{- end }}
 - name: CERTKEEPER_ALL_INGRESSES
   value: {{ .Values.allIngresses | quote }}
+- name: CERTKEEPER_GATEWAY_API
+  value: {{ .Values.gatewayAPI.enabled | quote }}
 {{- with .Values.ingressClass }}
 - name: CERTKEEPER_INGRESS_CLASS
   value: {{ . | quote }}
@@ -272,6 +274,17 @@ or watched (paginated lists once per pass), and no Secret is deleted.
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.gatewayAPI.enabled }}
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gateways, listenersets]
+  verbs: [list]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [list, create, delete]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [referencegrants]
+  verbs: [list]
+{{- end }}
 {{- end }}
 
 {{- define "certkeeper.rbacSubjects" -}}

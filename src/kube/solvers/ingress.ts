@@ -26,6 +26,11 @@ export class IngressSolverRoute implements SolverRoute {
     private readonly log: Logger,
   ) {}
 
+  /** One solver Ingress per ingress class: the class decides which controller picks it up. */
+  groupKey(target: RouteRequest['target']): string {
+    return target.ingressClass ?? '';
+  }
+
   async present(req: RouteRequest): Promise<PresentedRoute> {
     const { namespace } = this.opts;
     const name = `certkeeper-solver-${randomBytes(5).toString('hex')}`;
