@@ -476,11 +476,13 @@ async function main(): Promise<void> {
       `It refused ${refused.length > 0 ? refused.join('; ') : 'nothing'}` +
       `${v1beta1 ? '; and the API server refused examples/07 outright (extensions/v1beta1 Ingresses were removed in Kubernetes 1.22)' : ''}. ` +
       '`certkeeper check` still reports each of these with its fix, and what is wrong with the hand-made Secret. The stray blog-tls in namespace default was why blog.example.com got the fake certificate before the pass. ' +
-      'To try it on a real cluster, install the chart and annotate an Ingress with kubernetes.io/tls-acme: "true":',
+      'To try it on a real cluster, build and push the image (none is published yet), install the chart naming it, and annotate an Ingress with kubernetes.io/tls-acme: "true":',
     '',
   );
   print();
+  print('  docker build -t REGISTRY/certkeeper:TAG . && docker push REGISTRY/certkeeper:TAG');
   print('  helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\');
+  print('    --set image.repository=REGISTRY/certkeeper --set image.tag=TAG \\');
   print('    --set acme.email=you@example.com');
 }
 

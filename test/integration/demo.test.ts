@@ -5,10 +5,12 @@
 // output directory, so a concurrent `npm run demo` is not disturbed) and run as a real process;
 // dist/ must be built (npm test does it).
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runHelm } from '../support/kubectl.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = join(ROOT, '.tmp', 'demo-test');
@@ -133,7 +135,22 @@ describe('npm run demo', () => {
     expect(check).toContain('hint:');
 
     // 9: the summary, and everything stopped.
-    expect(flat(step(out, 9))).toContain('helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\ --set acme.email=you@example.com');
+    const summary = flat(step(out, 9));
+    // The chart refuses to render without an image: the line shown must name one, after building it.
+    expect(summary).toContain('docker build -t REGISTRY/certkeeper:TAG .');
+    expect(summary).toContain('helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\ --set image.repository=REGISTRY/certkeeper --set image.tag=TAG \\ --set acme.email=you@example.com');
+    // …and the chart accepts exactly that line: render it with the real helm.
+    const line = /helm install (certkeeper charts\/certkeeper .*?acme\.email=\S+)/.exec(summary)?.[1] ?? '';
+    const args = line.replace(/\\/g, ' ').split(/\s+/).filter(Boolean).map((a) => (a === 'charts/certkeeper' ? join(ROOT, 'charts', 'certkeeper') : a));
+    const dir = mkdtempSync(join(tmpdir(), 'certkeeper-demo-helm-'));
+    try {
+      writeFileSync(join(dir, 'kubeconfig'), '');
+      const rendered = await runHelm(['template', ...args], { kubeconfig: join(dir, 'kubeconfig') });
+      expect(rendered.code, rendered.stderr).toBe(0);
+      expect(rendered.stdout).toContain('image: "REGISTRY/certkeeper:TAG"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const pid = servePid(out);
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid ?? 0)).toBe(true);
