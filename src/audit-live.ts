@@ -76,6 +76,8 @@ export interface CertificateRow extends CertificateState {
   message: string;
   /** Issuer CN (or DN) of the leaf. */
   issuer?: string;
+  /** The ACME profile asked for (certkeeper.dev/profile), when one is. */
+  profile?: string;
   /** Whole days until notAfter, rounded down; negative once expired. */
   daysLeft?: number;
   serial?: string;
@@ -198,6 +200,7 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     failures: failure?.failures ?? 0,
   };
   if (secret?.type !== undefined && secret.type !== 'kubernetes.io/tls') row.secretType = secret.type;
+  if (target?.settings.profile) row.profile = target.settings.profile;
   if (info) {
     row.notBefore = info.notBefore;
     row.notAfter = info.notAfter;

@@ -28,6 +28,7 @@ import type { PassOptions, PassPorts } from './pass.js';
 import type { AuditClusterPort, ChallengeEntry, ChallengeStore, Clock, IssuerPort } from './ports.js';
 import { ChallengeRouting, type SelfCheckMode, type SolverRoutes } from './routing.js';
 import { CertkeeperService, checkSchedule } from './service.js';
+import { StatusHistory } from './status-history.js';
 
 // ---- shared pieces -------------------------------------------------------------------------------
 
@@ -339,6 +340,7 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
   onAcmeResponse((status) => metrics.acmeRequest(status));
   const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), buildNotifiers(cfg, log, runtime.events), log, intervalMs);
   const audit = await createLiveAudit(cfg, runtime.kube, log);
+  const status = new StatusHistory(runtime.clock());
   // The elector reports leadership to the service, which is created right after it.
   const holder: { service?: CertkeeperService } = {};
   const leader = cfg.leaderElection
@@ -371,10 +373,23 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
       lookup: createChallengeLookup(cfg, log, runtime.kube),
       leader,
       metrics,
-      listeners: (history) => [eventListener(runtime.events), metrics.listener(), alerting.listener(history, (alerts) => metrics.setAlerts(alerts))],
+      // The status page listens last, so each pass is listed with the alerts it left firing.
+      listeners: (history) => [
+        eventListener(runtime.events),
+        metrics.listener(),
+        alerting.listener(history, (alerts) => {
+          metrics.setAlerts(alerts);
+          status.recordAlerts(alerts);
+        }),
+        status.listener(),
+      ],
       state: runtime.state,
       log,
-      audit: async (now) => (await auditCluster(audit.port, audit.options(now))).findings,
+      audit: async (now) => {
+        const r = await auditCluster(audit.port, audit.options(now));
+        return { findings: r.findings, certificates: r.certificates };
+      },
+      status,
     },
   );
   holder.service = service;

@@ -60,6 +60,7 @@ function rowJson(r: CertificateRow): Record<string, unknown> {
     message: r.message,
   };
   if (r.issuer !== undefined) j.issuer = r.issuer;
+  if (r.profile !== undefined) j.profile = r.profile;
   if (r.notBefore) j.notBefore = r.notBefore.toISOString();
   if (r.notAfter) j.notAfter = r.notAfter.toISOString();
   if (r.daysLeft !== undefined) j.daysLeft = r.daysLeft;

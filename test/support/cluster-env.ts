@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubeApi, type KubeApi } from './kube-api/index.js';
-import { startPebble, type Pebble } from './pebble.js';
+import { startPebble, type Pebble, type PebbleVersion } from './pebble.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { CLI, runCertkeeper, type CliResult } from './cli.js';
 import { startFakeController, type FakeController, type FakeControllerOptions } from './fake-controller.js';
@@ -66,6 +66,8 @@ export interface ClusterEnvOptions {
    * 'gateway' (that mode needs them), off otherwise, as on a cluster without the CRDs.
    */
   gatewayApi?: boolean;
+  /** Which Pebble: DEFAULT_PEBBLE_VERSION when omitted; '2.10' offers Let's Encrypt's profiles. */
+  pebbleVersion?: PebbleVersion;
 }
 
 export interface RenewJson {
@@ -174,6 +176,7 @@ export async function startClusterEnv(options: ClusterEnvOptions = {}): Promise<
     }).catch(undo);
   }
   const pebble = await startPebble({
+    ...(options.pebbleVersion ? { version: options.pebbleVersion } : {}),
     // The CA validates on the controller's "port 80" in the controller topology.
     ...(controller ? { httpPort: controller.httpPort } : {}),
     onDnsQuery: (name) => {
