@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
+import { readLastSuccess, recordSuccess } from './alerting.js';
 import type { CertificateRow } from './audit-live.js';
 import type { Finding } from './core/findings.js';
 import { HOUR } from './core/time.js';
@@ -96,8 +97,6 @@ export interface ServiceHistory {
   lastSuccessfulPass?: Date | undefined;
 }
 
-const LAST_SUCCESS_KEY = 'pass.last-success';
-
 export class CertkeeperService {
   private responder: Responder | undefined;
   private admin: Server | undefined;
@@ -139,8 +138,8 @@ export class CertkeeperService {
     });
     this.admin = await this.startAdmin();
     await deps.lookup.start();
-    const stored = (await deps.state.readAll().catch(() => ({}) as Record<string, string>))[LAST_SUCCESS_KEY];
-    if (stored && !Number.isNaN(Date.parse(stored))) this.lastSuccessfulPass = new Date(stored);
+    const stored = await readLastSuccess(deps.state).catch(() => undefined);
+    if (stored) this.lastSuccessfulPass = stored;
     this.ready = true;
     deps.metrics.setLeader(false);
     if (deps.leader) deps.status?.setLeader(false);
@@ -215,7 +214,7 @@ export class CertkeeperService {
     if (certificates) report.certificates = certificates;
     if (result?.ok) {
       this.lastSuccessfulPass = result.startedAt;
-      await deps.state.write({ [LAST_SUCCESS_KEY]: result.startedAt.toISOString() }).catch(() => undefined);
+      await recordSuccess(deps.state, result.startedAt).catch(() => undefined);
     }
     if (result) {
       const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});

@@ -2,10 +2,13 @@
 // exits 0 when everything is valid, 1 when anything failed or was refused, 2 on usage errors.
 import type { Command } from 'commander';
 import { resolveSettings } from '../config.js';
-import { eventListener, notifyPass } from '../listeners.js';
+import { recordSuccess } from '../alerting.js';
+import type { Finding } from '../core/findings.js';
+import { errorMessage } from '../errors.js';
+import { eventListener, mergeFindings, notifyPass } from '../listeners.js';
 import { formatPassJson, formatPassText } from '../output/pass.js';
-import { outcomeFindings, runPass } from '../pass.js';
-import { createKubeRuntime, passOptionsFrom, type KubeRuntime } from '../wiring.js';
+import { outcomeFindings, runPass, type PassResult } from '../pass.js';
+import { createKubeRuntime, createPassAlerts, passOptionsFrom, type KubeRuntime } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
 export const CLUSTER_SETTINGS = [
@@ -39,7 +42,9 @@ export const CLUSTER_SETTINGS = [
 ] as const;
 
 export const SELECTION_SETTINGS = ['namespace', 'ingress', 'allIngresses', 'ingressClass'] as const;
-const NAMES = [...CLUSTER_SETTINGS, ...SELECTION_SETTINGS, 'force', 'dryRun', 'adopt', 'renewBefore', 'concurrency', 'output'] as const;
+/** The service's alert channels: in CronJob mode `renew` delivers the alerts (see README). */
+export const ALERT_SETTINGS = ['webhookUrl', 'webhookFormat', 'smtpHost', 'smtpPort', 'smtpSecurity', 'smtpUser', 'smtpPassword', 'smtpFrom', 'smtpTo'] as const;
+const NAMES = [...CLUSTER_SETTINGS, ...SELECTION_SETTINGS, 'force', 'dryRun', 'adopt', 'renewBefore', 'concurrency', 'output', ...ALERT_SETTINGS, 'schedule', 'timezone'] as const;
 
 export function registerRenew(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
@@ -49,6 +54,9 @@ export function registerRenew(program: Command, io: CliIo, setExit: (code: numbe
       'Find the opted-in Ingresses (kubernetes.io/tls-acme: "true" or certkeeper.dev/enabled: "true"), decide for each ' +
         'spec.tls Secret whether it must be issued or renewed, obtain certificates through HTTP-01 routed by your ingress ' +
         'controller, and write kubernetes.io/tls Secrets into each Ingress\'s namespace. Every decision is one line.\n\n' +
+        'With --webhook-url or --smtp-host (the CronJob mode, where no service runs), it also sends the ' +
+        'service\'s alerts, once per level, with the state kept in the certkeeper-state ConfigMap; --schedule ' +
+        'is then the CronJob\'s, so that NoSuccessfulPass knows how long is too long.\n\n' +
         'Exit codes: 0 every certificate valid, 1 anything failed or was refused, 2 usage error.',
     )
     .addHelpText(
@@ -70,9 +78,31 @@ export async function runRenew(flags: Record<string, unknown>, io: CliIo): Promi
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
     runtime = await createKubeRuntime(cfg, log);
+    const alerts = await createPassAlerts(cfg, runtime, log);
     const opts = passOptionsFrom(runtime.directoryUrl, cfg);
-    const result = await runPass(runtime.ports, opts);
-    await notifyPass({ result, findings: [...result.findings, ...outcomeFindings(result.outcomes)], now: runtime.clock() }, [eventListener(runtime.events)], log);
+    let result: PassResult;
+    try {
+      result = await runPass(runtime.ports, opts);
+    } catch (e) {
+      // A pass that could not run is what NoSuccessfulPass is about; the error still sets the exit code.
+      if (alerts) await notifyPass({ error: e, findings: [], now: runtime.clock() }, alerts.listeners(), log);
+      throw e;
+    }
+    // Only a pass over everything counts as the last successful one (the service reads it too).
+    if (result.ok && !cfg.dryRun && !cfg.ingress) {
+      alerts?.passSucceeded(result.startedAt);
+      await recordSuccess(runtime.state, result.startedAt).catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'the last successful pass was not recorded'));
+    }
+    let audited: Finding[] = [];
+    if (alerts) {
+      try {
+        audited = await alerts.audit(runtime.clock());
+      } catch (e) {
+        log.warn({ err: errorMessage(e) }, 'the live audit failed; alerting on the pass findings only');
+      }
+    }
+    const findings = mergeFindings(result.findings, outcomeFindings(result.outcomes), audited);
+    await notifyPass({ result, findings, now: runtime.clock() }, [eventListener(runtime.events), ...(alerts?.listeners() ?? [])], log);
     io.stdout(cfg.output === 'json' ? formatPassJson(result) : formatPassText(result));
     return result.ok ? EXIT.ok : EXIT.failure;
   } catch (e) {
