@@ -24,13 +24,13 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 
 export const VERSION = '0.1.0';
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo, opts: { name?: string } = {}): Promise<number> {
   let exitCode: number = EXIT.ok;
   const setExit = (code: number) => {
     exitCode = code;
   };
   const program = new Command()
-    .name('certkeeper')
+    .name(opts.name ?? 'certkeeper')
     .description(
       'Keeps the TLS certificates of Kubernetes Ingresses valid: issues and renews them through ACME HTTP-01, ' +
         'writes kubernetes.io/tls Secrets, checks what is really served, and alerts before anything expires.',
@@ -57,17 +57,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   return exitCode;
 }
 
-function isMain(): boolean {
+/** True when the module at `moduleUrl` is the script node was started with (through any symlink). */
+export function isMain(moduleUrl: string = import.meta.url): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   try {
-    return realpathSync(entry) === fileURLToPath(import.meta.url);
+    return realpathSync(entry) === fileURLToPath(moduleUrl);
   } catch {
     return false;
   }
 }
 
-if (isMain()) {
+/** The process entry of `certkeeper` and of `kubectl-certkeeper` (src/kubectl-plugin.ts). */
+export function main(argv: readonly string[], opts: { name?: string } = {}): void {
   // `certkeeper status | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -85,7 +87,7 @@ if (isMain()) {
     logStream: process.stderr,
     signal: controller.signal,
   };
-  runCli(process.argv.slice(2), io).then(
+  runCli(argv, io, opts).then(
     (code) => {
       process.exitCode = code;
     },
@@ -95,3 +97,5 @@ if (isMain()) {
     },
   );
 }
+
+if (isMain()) main(process.argv.slice(2));
