@@ -15,7 +15,8 @@ import { probeTls, type TlsProbeResult } from '../src/probe/tls.js';
 import { createCert } from '../test/support/certs.js';
 import { startClusterEnv, type ClusterEnv } from '../test/support/cluster-env.js';
 import { runKubectl, type RunResult } from '../test/support/kubectl.js';
-import { fitTable, outputWidth, parseTable, wrapLine, wrapText } from './format.js';
+import { formatTable } from '../src/output/layout.js';
+import { outputWidth, wrapLine, wrapText } from './format.js';
 
 const SECRETS = { group: '', version: 'v1', resource: 'secrets' };
 const FAKE_CN = 'Kubernetes Ingress Controller Fake Certificate';
@@ -105,7 +106,8 @@ function certkeeper(args: string[], timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: ROOT,
-      env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'info', CERTKEEPER_LOG_FORMAT: 'text' },
+      // COLUMNS: the CLI lays its text and tables out for the width left inside the demo's indent.
+      env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'info', CERTKEEPER_LOG_FORMAT: 'text', COLUMNS: String(W - 2) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
@@ -187,26 +189,17 @@ async function served(env: ClusterEnv, host: string, caBundle?: string): Promise
 
 function showServed(results: [string, TlsProbeResult][]): void {
   const table = { head: ['', 'HOST', 'SERVED CERTIFICATE FOR', 'ISSUER', 'NOT AFTER'], rows: results.map(([h, r]) => servedRow(h, r)) };
-  for (const l of fitTable(table, W - 2).lines) print(`  ${l}`);
+  for (const l of formatTable(table.head, table.rows, W - 2)) print(`  ${l}`);
 }
 
-/** `renew`'s stdout: the summary line, the result table, the per-certificate lines, the findings. */
-function showPassText(stdout: string): void {
-  const lines = stdout.replace(/\s+$/, '').split('\n');
-  const [summary = '', ...rest] = lines;
+/**
+ * `renew`'s stdout, told once: the log above already named every certificate and finding, so
+ * only the summary line is shown; the table and findings below it are there for scripts and CI.
+ */
+function showPassSummary(stdout: string): void {
+  const [summary = ''] = stdout.trimStart().split('\n');
   showOutput(summary);
-  let i = 0;
-  const table: string[] = [];
-  while (i < rest.length && /^(RESULT|issued|renewed|planned|skipped|refused|failed)\s/.test(rest[i] ?? '')) table.push(rest[i++] ?? '');
-  if (table.length > 1) for (const l of fitTable(parseTable(table), W - 2, ['NOT AFTER']).lines) print(`  ${l}`);
-  const tail = rest.slice(i);
-  const blank = tail.indexOf('');
-  showOutput((blank < 0 ? tail : tail.slice(0, blank)).join('\n'));
-  if (blank >= 0) {
-    print();
-    showOutput(briefFindings(tail.slice(blank + 1).join('\n')));
-    say('(messages and hints of these findings: in the log above, and in `certkeeper check` below)', '  ');
-  }
+  say('(stdout goes on with a table of these certificates and the findings again, for a terminal without the log; `-o json` gives the same for programs)', '  ');
 }
 
 /** Findings text without the message and hint lines: object, severity, code, host. */
@@ -245,7 +238,9 @@ function parseLog(stderr: string): LogLine[] {
 
 function showLog(lines: LogLine[]): void {
   const indent = '  ';
-  for (const l of lines) {
+  // "issue shop/shop-tls: the Secret does not exist" is said again by the line that reports the
+  // certificate issued (with the same reason): each certificate is shown once.
+  for (const l of lines.filter((x) => !(x.level === 'INFO' && /^issue \S+: /.test(x.message)))) {
     const code = l.fields.code ?? l.fields.reason;
     const text = `${l.level.padEnd(5)} ${l.message}${typeof code === 'string' ? ` [${code}]` : ''}`;
     for (const w of wrapLine(text, W - indent.length, 6)) print(`${indent}${w}`);
@@ -376,11 +371,12 @@ async function main(): Promise<void> {
   const renewSeconds = ((Date.now() - renewStarted) / 1000).toFixed(1);
   const log = parseLog(renew.stderr);
   print();
-  print('  The decision log (stderr), one line per decision:');
+  print('  The decision log (stderr), one line per decision (the plan\'s "issue …" lines left out: each');
+  print('  certificate is shown once, issued):');
   showLog(log);
   print();
   print('  The result (stdout):');
-  showPassText(renew.stdout);
+  showPassSummary(renew.stdout);
   print();
   say(
     renew.code === 1
@@ -394,17 +390,8 @@ async function main(): Promise<void> {
   header(6, 'The Secrets');
   showCommand(`certkeeper status --kubeconfig kubeconfig --directory ${env.directoryUrl}`);
   const status = await certkeeper(['status', '--kubeconfig', kubeconfig, '--directory', env.directoryUrl]);
-  const statusLines = status.stdout.replace(/\s+$/, '').split('\n');
-  const end = statusLines.indexOf('');
-  const table = end < 0 ? statusLines : statusLines.slice(0, end);
-  if (table.length > 1 && /^NAMESPACE\s/.test(table[0] ?? '')) {
-    const fitted = fitTable(parseTable(table), W - 2, ['DAYS LEFT', 'RENEWS AT (UTC)']);
-    for (const l of fitted.lines) print(`  ${l}`);
-    showOutput(end < 0 ? '' : statusLines.slice(end).join('\n'));
-    if (fitted.dropped.length > 0) print(`  (${joinNames(fitted.dropped)} left out to fit ${W} columns)`);
-  } else {
-    showOutput(status.stdout);
-  }
+  // The CLI laid the table out for the width inside the indent (COLUMNS): every column, cells wrapped.
+  showOutput(status.stdout);
   showOutput(status.stderr);
   expect(status.code === 0, `certkeeper status exited ${status.code}: ${status.stderr.trim()}`);
   print();

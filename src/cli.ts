@@ -3,7 +3,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { EXIT, type CliIo } from './commands/common.js';
+import { EXIT, textWidth, type CliIo } from './commands/common.js';
+import { MAX_HELP_WIDTH, wrapHelp } from './output/layout.js';
 import { LINT_EXIT } from './commands/lint.js';
 
 type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
@@ -29,6 +30,7 @@ export async function runCli(argv: readonly string[], io: CliIo, opts: { name?: 
   const setExit = (code: number) => {
     exitCode = code;
   };
+  const helpWidth = Math.min(MAX_HELP_WIDTH, textWidth(io));
   const program = new Command()
     .name(opts.name ?? 'certkeeper')
     .description(
@@ -37,7 +39,9 @@ export async function runCli(argv: readonly string[], io: CliIo, opts: { name?: 
     )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // Help at the terminal's width, but never wider than 100 columns: long lines are hard to read.
+    .configureOutput({ writeOut: (s) => io.stdout(wrapHelp(s, helpWidth)), writeErr: io.stderr })
+    .configureHelp({ helpWidth })
     .exitOverride();
   program.enablePositionalOptions();
   const first = argv.find((a) => !a.startsWith('-'));
@@ -87,6 +91,7 @@ export function main(argv: readonly string[], opts: { name?: string } = {}): voi
     logStream: process.stderr,
     signal: controller.signal,
   };
+  if (process.stdout.isTTY) io.columns = process.stdout.columns;
   runCli(argv, io, opts).then(
     (code) => {
       process.exitCode = code;

@@ -48,8 +48,10 @@ export function registerIssue(program: Command, io: CliIo, setExit: (code: numbe
     .addHelpText(
       'after',
       '\nExamples:\n' +
-        '  certkeeper issue -d shop.example.com -d www.shop.example.com --out /etc/ssl/shop --email ops@example.com\n' +
-        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080   # port 80 forwarded to 8080',
+        '  certkeeper issue -d shop.example.com -d www.shop.example.com --out /etc/ssl/shop \\\n' +
+        '    --email ops@example.com\n' +
+        '  # port 80 forwarded to 8080 here, Let\'s Encrypt\'s staging CA:\n' +
+        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080',
     );
   addSettings(cmd, NAMES);
   cmd.action(async (flags: Record<string, unknown>) => {

@@ -9,7 +9,7 @@ import { eventListener, mergeFindings, notifyPass } from '../listeners.js';
 import { formatPassJson, formatPassText } from '../output/pass.js';
 import { outcomeFindings, runPass, type PassResult } from '../pass.js';
 import { createKubeRuntime, createPassAlerts, passOptionsFrom, type KubeRuntime } from '../wiring.js';
-import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
+import { addSettings, EXIT, loggerFor, reportError, textWidth, type CliIo } from './common.js';
 
 export const CLUSTER_SETTINGS = [
   'kubeconfig',
@@ -103,7 +103,7 @@ export async function runRenew(flags: Record<string, unknown>, io: CliIo): Promi
     }
     const findings = mergeFindings(result.findings, outcomeFindings(result.outcomes), audited);
     await notifyPass({ result, findings, now: runtime.clock() }, [eventListener(runtime.events), ...(alerts?.listeners() ?? [])], log);
-    io.stdout(cfg.output === 'json' ? formatPassJson(result) : formatPassText(result));
+    io.stdout(cfg.output === 'json' ? formatPassJson(result) : formatPassText(result, textWidth(io)));
     return result.ok ? EXIT.ok : EXIT.failure;
   } catch (e) {
     return reportError(io, e);

@@ -1,13 +1,13 @@
 // Certificate rows → a table for people, JSON for programs. The JSON shape is a contract: add
 // fields, never rename or remove them.
-import Table from 'cli-table3';
 import { CERTIFICATE_STATUSES, type CertificateRow } from '../audit-live.js';
+import { formatTable, wrapLine } from './layout.js';
 
 const minute = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
 
 function hostsCell(hosts: readonly string[]): string {
-  if (hosts.length <= 2) return hosts.join(',') || '-';
-  return `${hosts.slice(0, 2).join(',')} +${hosts.length - 2}`;
+  if (hosts.length <= 3) return hosts.join(',') || '-';
+  return `${hosts.slice(0, 3).join(',')} +${hosts.length - 3}`;
 }
 
 export function statusCounts(rows: readonly CertificateRow[]): Record<string, number> {
@@ -19,16 +19,16 @@ export function statusCounts(rows: readonly CertificateRow[]): Record<string, nu
   return out;
 }
 
-/** One row per certificate; below it, one line per certificate that is not Valid, saying why. */
-export function formatStatusText(rows: readonly CertificateRow[]): string {
+/**
+ * One row per certificate; below it, one line per certificate that is not Valid, saying why. The
+ * table fits `width` by wrapping cells; no column is left out.
+ */
+export function formatStatusText(rows: readonly CertificateRow[], width = Infinity): string {
   if (rows.length === 0) return 'no certificates: no Ingress in the selection names a spec.tls secretName\n';
-  const table = new Table({
-    head: ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'],
-    style: { head: [], border: [], compact: true },
-    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-  });
+  const head = ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'];
+  const cells: string[][] = [];
   for (const r of rows) {
-    table.push([
+    cells.push([
       r.namespace,
       r.secretName,
       hostsCell(r.hosts),
@@ -39,12 +39,12 @@ export function formatStatusText(rows: readonly CertificateRow[]): string {
       r.state,
     ]);
   }
-  const lines = [table.toString().replace(/^ /gm, '').replace(/ +$/gm, '')];
+  const lines = formatTable(head, cells, width);
   const notes = rows.filter((r) => r.state !== 'Valid');
   if (notes.length > 0) lines.push('');
-  for (const r of notes) lines.push(`${r.namespace}/${r.secretName}: ${r.state}: ${r.message}`);
+  for (const r of notes) lines.push(...wrapLine(`${r.namespace}/${r.secretName}: ${r.state}: ${r.message}`, width));
   const counts = Object.entries(statusCounts(rows)).map(([s, n]) => `${n} ${s}`);
-  lines.push('', `${rows.length} certificate${rows.length === 1 ? '' : 's'}: ${counts.join(', ')}`);
+  lines.push('', ...wrapLine(`${rows.length} certificate${rows.length === 1 ? '' : 's'}: ${counts.join(', ')}`, width));
   return `${lines.join('\n')}\n`;
 }
 

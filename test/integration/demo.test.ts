@@ -108,7 +108,9 @@ describe('npm run demo', () => {
     // 5: renew issued shop/shop-tls for both hosts and refused the mistakes, each with its reason.
     const renew = flat(step(out, 5));
     expect(renew).toContain('shop/shop-tls: issued for shop.example.com, www.shop.example.com');
-    expect(renew).toMatch(/refused legacy\/legacy-tls .*SecretNotManaged/);
+    expect(renew).toMatch(/refuse legacy\/legacy-tls: .*\[SecretNotManaged\]/);
+    // Each certificate is told once in this step, not in the plan, the log, a table and a summary.
+    for (const secret of ['shop/shop-tls', 'blog/blog-tls', 'hyein-ns/lily-tls']) expect(renew.split(secret).length - 1, secret).toBe(1);
     expect(renew).toContain('[SecretNotManaged]');
     expect(renew).toMatch(/hint: .*--adopt/);
     expect(renew).toContain('it is likely a typo of the rule host "hskim.example.com"');
@@ -118,7 +120,10 @@ describe('npm run demo', () => {
     // 6: the Secrets, with hosts, issuer and expiry.
     const secrets = step(out, 6);
     expect(secrets).toMatch(/shop\s+shop-tls\s+shop\.example\.com,\s+Pebble/);
-    expect(secrets).toMatch(/legacy\s+legacy-tls\s+legacy\.example\.com\s+.*NotManaged/);
+    expect(secrets).toMatch(/legacy\s+legacy-tls\s+legacy\.example\.\S*\s+.*NotManaged/);
+    // No column is left out to fit: cells wrap instead.
+    expect(secrets).toMatch(/DAYS\s+RENEWS/);
+    expect(secrets).not.toContain('left out');
     expect(secrets).toMatch(/shop\s+shop-tls\s+kubernetes\.io\/tls/);
 
     // 7: after, the issued certificate is served (and verifies against Pebble's root); the refused stay fake.
