@@ -451,7 +451,7 @@ async function main(): Promise<void> {
   header(9, 'Summary');
   const codes = new Set(log.map((l) => l.fields.code ?? l.fields.reason).filter((c): c is string => typeof c === 'string'));
   const refused: string[] = [];
-  if (codes.has('SecretNotManaged')) refused.push('legacy/legacy-tls, a Secret made by hand, which it never overwrites (SecretNotManaged; `renew --adopt` hands it over)');
+  if (codes.has('SecretNotManaged')) refused.push('legacy/legacy-tls, a Secret made by hand, which it never overwrites (SecretNotManaged; `renew --ingress legacy/legacy --adopt --force` hands it over)');
   if (codes.has('TlsHostNotRouted')) refused.push('hskim.example, which no rule routes, likely a typo of hskim.example.com (TlsHostNotRouted)');
   if (codes.has('WildcardHost')) refused.push('*.apps.example.com, as HTTP-01 cannot validate wildcards (WildcardHost)');
   expect(codes.has('SecretNotManaged'), 'the renew log should refuse legacy/legacy-tls with SecretNotManaged');

@@ -369,7 +369,12 @@ export function outcomeFindings(outcomes: readonly TargetOutcome[]): Finding[] {
   for (const o of outcomes) {
     const ref = { kind: 'Secret', namespace: o.target.namespace, name: o.target.secretName };
     if (o.result === 'failed') out.push(finding('IssuanceFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
-    if (o.result === 'skipped' && o.reason === 'InBackoff') out.push(finding('IssuanceBackoff', ref, o.message, 'run `certkeeper renew --force` to retry now'));
+    if (o.result === 'skipped' && o.reason === 'InBackoff') {
+      // One Ingress's certificate, not every certificate --force alone would renew.
+      const first = o.target.ingresses[0];
+      const retry = `certkeeper renew ${first ? `--ingress ${first.namespace}/${first.name}` : `--namespace ${o.target.namespace}`} --force`;
+      out.push(finding('IssuanceBackoff', ref, o.message, `fix the cause named by the last error, then \`${retry}\` retries now`));
+    }
   }
   return out;
 }

@@ -132,8 +132,8 @@ export async function lint(
       audit.push(...auditSecret(use, s.object, { now, location: s.location }));
       continue;
     }
-    // A managed Secret is created by certkeeper in the right namespace; a copy elsewhere is harmless.
-    if (use.managed) continue;
+    // A copy in another namespace is what `check` reports too (SecretInOtherNamespace): the Ingress
+    // cannot use it. For a managed Ingress the hint says certkeeper issues into the right one.
     const elsewhere = (secretsByName.get(use.secretName) ?? []).filter((x) => x.namespace !== use.namespace);
     if (elsewhere.length > 0) {
       const first = use.ingresses[0];
