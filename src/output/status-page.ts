@@ -165,7 +165,8 @@ function timeline(rows: readonly CertificateRow[], now: Date): string {
   for (const t of timelineTicks(from, to)) {
     const tx = x(t.at).toFixed(1);
     parts.push(`<line x1="${tx}" x2="${tx}" y1="${TOP - 6}" y2="${H - 4}" stroke="#e2e8f0"/>`);
-    parts.push(`<text x="${tx}" y="${TOP - 12}" font-size="12" fill="#5a6372" text-anchor="middle">${esc(t.label)}</text>`);
+    // The "now" marker sits on the same line: a label under it would be half hidden.
+    if (Math.abs(x(t.at) - x(n)) > 34) parts.push(`<text x="${tx}" y="${TOP - 12}" font-size="12" fill="#5a6372" text-anchor="middle">${esc(t.label)}</text>`);
   }
   rows.forEach((r, i) => {
     const y = TOP + i * ROW;

@@ -104,7 +104,31 @@ describe.skipIf(missing !== undefined)('the status page', () => {
     await env?.close();
   });
 
-  it('says what it is waiting for before the first pass, then shows the example cluster after it', async () => {
+  it('says what it is waiting for before the first pass', async () => {
+    // A second replica that runs no pass at start (and none before its hourly tick).
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', ...env.flags(), '--http-port', '0', '--http-address', '127.0.0.1', '--admin-port', '0', '--admin-address', '127.0.0.1', '--leader-election', 'false', '--run-on-start', 'false'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      const m = await waitFor(async () => /admin port (\d+)/.exec(out) ?? undefined, 20_000, () => `certkeeper run did not start:\n${out}`);
+      const page = await browser!.newPage();
+      await page.goto(`http://127.0.0.1:${m[1]}/`);
+      expect(await page.textContent('#certificates')).toContain('No pass has finished since this replica started');
+      expect(await page.textContent('#passes')).toContain('None yet on this replica');
+      await page.close();
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('shows the example cluster after the first pass', async () => {
     const s = service;
     if (!s) throw new Error('no service');
     // The first pass runs at start; the page fills in once it and its audit have finished.
