@@ -16,7 +16,8 @@ import { probeTls, type TlsProbeResult } from '../src/probe/tls.js';
 import { createCert } from '../test/support/certs.js';
 import { startClusterEnv, type ClusterEnv } from '../test/support/cluster-env.js';
 import { runKubectl, type RunResult } from '../test/support/kubectl.js';
-import { fitTable, outputWidth, parseTable, wrapLine, wrapText } from './format.js';
+import { formatTable } from '../src/output/layout.js';
+import { outputWidth, wrapLine, wrapText } from './format.js';
 
 const SECRETS = { group: '', version: 'v1', resource: 'secrets' };
 const FAKE_CN = 'Kubernetes Ingress Controller Fake Certificate';
@@ -107,7 +108,8 @@ function certkeeper(args: string[], timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: ROOT,
-      env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'info', CERTKEEPER_LOG_FORMAT: 'text' },
+      // COLUMNS: the CLI lays its text and tables out for the width left inside the demo's indent.
+      env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'info', CERTKEEPER_LOG_FORMAT: 'text', COLUMNS: String(W - 2) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
@@ -191,26 +193,17 @@ async function served(env: ClusterEnv, host: string, caBundle?: string): Promise
 
 function showServed(results: [string, TlsProbeResult][]): void {
   const table = { head: ['', 'HOST', 'SERVED CERTIFICATE FOR', 'ISSUER', 'NOT AFTER'], rows: results.map(([h, r]) => servedRow(h, r)) };
-  for (const l of fitTable(table, W - 2).lines) print(`  ${l}`);
+  for (const l of formatTable(table.head, table.rows, W - 2)) print(`  ${l}`);
 }
 
-/** `renew`'s stdout: the summary line, the result table, the per-certificate lines, the findings. */
-function showPassText(stdout: string): void {
-  const lines = stdout.replace(/\s+$/, '').split('\n');
-  const [summary = '', ...rest] = lines;
+/**
+ * `renew`'s stdout, told once: the log above already named every certificate and finding, so
+ * only the summary line is shown; the table and findings below it are there for scripts and CI.
+ */
+function showPassSummary(stdout: string): void {
+  const [summary = ''] = stdout.trimStart().split('\n');
   showOutput(summary);
-  let i = 0;
-  const table: string[] = [];
-  while (i < rest.length && /^(RESULT|issued|renewed|planned|skipped|refused|failed)\s/.test(rest[i] ?? '')) table.push(rest[i++] ?? '');
-  if (table.length > 1) for (const l of fitTable(parseTable(table), W - 2, ['NOT AFTER']).lines) print(`  ${l}`);
-  const tail = rest.slice(i);
-  const blank = tail.indexOf('');
-  showOutput((blank < 0 ? tail : tail.slice(0, blank)).join('\n'));
-  if (blank >= 0) {
-    print();
-    showOutput(briefFindings(tail.slice(blank + 1).join('\n')));
-    say('(messages and hints of these findings: in the log above, and in `certkeeper check` below)', '  ');
-  }
+  say('(stdout goes on with a table of these certificates and the findings again, for a terminal without the log; `-o json` gives the same for programs)', '  ');
 }
 
 /** Findings text without the message and hint lines: object, severity, code, host. */
@@ -249,7 +242,9 @@ function parseLog(stderr: string): LogLine[] {
 
 function showLog(lines: LogLine[]): void {
   const indent = '  ';
-  for (const l of lines) {
+  // "issue shop/shop-tls: the Secret does not exist" is said again by the line that reports the
+  // certificate issued (with the same reason): each certificate is shown once.
+  for (const l of lines.filter((x) => !(x.level === 'INFO' && /^issue \S+: /.test(x.message)))) {
     const code = l.fields.code ?? l.fields.reason;
     const text = `${l.level.padEnd(5)} ${l.message}${typeof code === 'string' ? ` [${code}]` : ''}`;
     for (const w of wrapLine(text, W - indent.length, 6)) print(`${indent}${w}`);
@@ -380,11 +375,12 @@ async function main(): Promise<void> {
   const renewSeconds = ((Date.now() - renewStarted) / 1000).toFixed(1);
   const log = parseLog(renew.stderr);
   print();
-  print('  The decision log (stderr), one line per decision:');
+  print('  The decision log (stderr), one line per decision (the plan\'s "issue …" lines left out: each');
+  print('  certificate is shown once, issued):');
   showLog(log);
   print();
   print('  The result (stdout):');
-  showPassText(renew.stdout);
+  showPassSummary(renew.stdout);
   print();
   say(
     renew.code === 1
@@ -398,17 +394,8 @@ async function main(): Promise<void> {
   header(6, 'The Secrets');
   showCommand(`certkeeper status --kubeconfig kubeconfig --directory ${env.directoryUrl}`);
   const status = await certkeeper(['status', '--kubeconfig', kubeconfig, '--directory', env.directoryUrl]);
-  const statusLines = status.stdout.replace(/\s+$/, '').split('\n');
-  const end = statusLines.indexOf('');
-  const table = end < 0 ? statusLines : statusLines.slice(0, end);
-  if (table.length > 1 && /^NAMESPACE\s/.test(table[0] ?? '')) {
-    const fitted = fitTable(parseTable(table), W - 2, ['DAYS LEFT', 'RENEWS AT (UTC)']);
-    for (const l of fitted.lines) print(`  ${l}`);
-    showOutput(end < 0 ? '' : statusLines.slice(end).join('\n'));
-    if (fitted.dropped.length > 0) print(`  (${joinNames(fitted.dropped)} left out to fit ${W} columns)`);
-  } else {
-    showOutput(status.stdout);
-  }
+  // The CLI laid the table out for the width inside the indent (COLUMNS): every column, cells wrapped.
+  showOutput(status.stdout);
   showOutput(status.stderr);
   expect(status.code === 0, `certkeeper status exited ${status.code}: ${status.stderr.trim()}`);
   print();
@@ -472,7 +459,7 @@ async function main(): Promise<void> {
   header(10, 'Summary');
   const codes = new Set(log.map((l) => l.fields.code ?? l.fields.reason).filter((c): c is string => typeof c === 'string'));
   const refused: string[] = [];
-  if (codes.has('SecretNotManaged')) refused.push('legacy/legacy-tls, a Secret made by hand, which it never overwrites (SecretNotManaged; `renew --adopt` hands it over)');
+  if (codes.has('SecretNotManaged')) refused.push('legacy/legacy-tls, a Secret made by hand, which it never overwrites (SecretNotManaged; `renew --ingress legacy/legacy --adopt --force` hands it over)');
   if (codes.has('TlsHostNotRouted')) refused.push('hskim.example, which no rule routes, likely a typo of hskim.example.com (TlsHostNotRouted)');
   if (codes.has('WildcardHost')) refused.push('*.apps.example.com, as HTTP-01 cannot validate wildcards (WildcardHost)');
   expect(codes.has('SecretNotManaged'), 'the renew log should refuse legacy/legacy-tls with SecretNotManaged');
@@ -485,11 +472,13 @@ async function main(): Promise<void> {
       `${v1beta1 ? '; and the API server refused examples/07 outright (extensions/v1beta1 Ingresses were removed in Kubernetes 1.22)' : ''}. ` +
       '`certkeeper check` still reports each of these with its fix, and what is wrong with the hand-made Secret. The stray blog-tls in namespace default was why blog.example.com got the fake certificate before the pass. ' +
       `${gateway.issued ? 'The Gateway got its certificate the same way, through an HTTPRoute on its port-80 listener, and the listener hostname typo was refused with the route hostname it likely meant. ' : ''}` +
-      'To try it on a real cluster, install the chart and annotate an Ingress or a Gateway with kubernetes.io/tls-acme: "true":',
+      'To try it on a real cluster, build and push the image (none is published yet), install the chart naming it, and annotate an Ingress or a Gateway with kubernetes.io/tls-acme: "true":',
     '',
   );
   print();
+  print('  docker build -t REGISTRY/certkeeper:TAG . && docker push REGISTRY/certkeeper:TAG');
   print('  helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\');
+  print('    --set image.repository=REGISTRY/certkeeper --set image.tag=TAG \\');
   print('    --set acme.email=you@example.com');
 }
 
@@ -538,7 +527,7 @@ async function gatewayAct(rootFile: string): Promise<{ issued: boolean }> {
   const renew = await certkeeper(['renew', '--gateway', 'store/store', ...flags], 60_000);
   showLog(parseLog(renew.stderr).filter((l) => /issue|refuse|skip|ListenerHostnameNotRouted|solver/i.test(`${l.message} ${String(l.fields.code ?? '')}`)));
   print();
-  showPassText(renew.stdout);
+  showPassSummary(renew.stdout);
   expect(renew.code === 0, `certkeeper renew --gateway store/store exited ${renew.code}:\n${renew.stderr.trim()}`);
   const issued = env.api.get(SECRETS, 'store', 'store-tls') !== undefined;
   expect(issued, 'certkeeper renew did not write store/store-tls for the Gateway');

@@ -1,6 +1,6 @@
 // Makes a fresh clone runnable: npm dependencies, Debian's pebble 2.4 (the old-CA peer), Debian
-// sid's pebble 2.10 and lego 4.35 (the main ACME peer, and the current lego for benchmarks), then
-// the build. Used by `npm test`, `npm run demo` and the benchmarks, so each works on a fresh machine.
+// sid's pebble 2.10 and lego 4.35 (the main ACME peer, and the current lego for benchmarks),
+// Debian's chromium (the status page is tested in a real browser), then the build. Used by `npm test`, `npm run demo` and the benchmarks, so each works on a fresh machine.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -52,6 +52,30 @@ export function ensurePebble() {
   if (!pebblePath()) throw new Error('apt-get installed pebble but no pebble binary was found');
 }
 
+/** Debian's chromium, which playwright-core drives in the status page test (never a browser download). */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Installs Debian's chromium when it is missing and we are root. Not fatal: without it the status
+ * page test skips and says why, and everything else still runs.
+ */
+export function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!root) {
+    console.error('certkeeper: chromium is missing, so the status page test will skip: install it with `sudo apt-get install -y chromium`');
+    return;
+  }
+  console.error('certkeeper: installing Debian\'s chromium for the status page test (apt-get install -y chromium)');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const quiet = { stdio: ['ignore', 'ignore', 'inherit'], env };
+  if (spawnSync('apt-get', ['install', '-y', '-q', 'chromium'], quiet).status !== 0) {
+    spawnSync('apt-get', ['update', '-q'], quiet);
+    spawnSync('apt-get', ['install', '-y', '-q', 'chromium'], quiet);
+  }
+  if (!existsSync(CHROMIUM)) console.error('certkeeper: apt-get could not install chromium; the status page test will skip');
+}
+
 /** Where sid's packages are unpacked (`dpkg -x`): .tools/sid/usr/bin/{pebble,pebble-challtestsrv,lego}. */
 export const SID_ROOT = join(ROOT, '.tools', 'sid');
 export const SID_PACKAGES = ['pebble', 'lego'];
@@ -97,12 +121,13 @@ export function build() {
   run(process.execPath, [join(ROOT, 'scripts', 'build.mjs')]);
 }
 
-export function bootstrap({ pebble = true } = {}) {
+export function bootstrap({ pebble = true, browser = false } = {}) {
   ensureDependencies();
   if (pebble) {
     ensurePebble();
     ensureSidTools();
   }
+  if (browser) ensureChromium();
   build();
 }
 

@@ -114,7 +114,8 @@ const controller = await startHttpServer((req, res) => {
 
 function run(args) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // As on a 100-column terminal: the text wraps there, tables wrap their cells.
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'warn', COLUMNS: '100' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c.toString()));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { bootstrap, ROOT } from './bootstrap.mjs';
 
 try {
-  bootstrap();
+  bootstrap({ browser: true });
 } catch (e) {
   console.error(`certkeeper: ${e.message}`);
   console.log('0 passed, 1 failed');

@@ -48,6 +48,45 @@ export function buildNotifiers(cfg: AlertChannelConfig, log: Logger, events?: Ev
 
 const ALERT_KEY = 'alerts.json';
 
+/** Keys of the certkeeper-state ConfigMap that say since when passes run and when one last succeeded. */
+export const PASS_STATE = { lastSuccess: 'pass.last-success', firstSeen: 'pass.first-seen' } as const;
+
+/** What NoSuccessfulPass needs, as the service and earlier `renew` Jobs recorded it. */
+export interface PassHistory {
+  watchingSince: Date;
+  lastSuccessfulPass?: Date | undefined;
+}
+
+const storedDate = (raw: string | undefined): Date | undefined => (raw && !Number.isNaN(Date.parse(raw)) ? new Date(raw) : undefined);
+
+/**
+ * Reads the pass history, and records `now` as the first pass seen when none is: a CronJob runs a
+ * new process each time, so "since this process started" would never be long enough to alert.
+ */
+export async function readPassHistory(state: ConfigMapState, now: Date): Promise<PassHistory> {
+  const all = await state.readAll();
+  const firstSeen = storedDate(all[PASS_STATE.firstSeen]);
+  if (!firstSeen) await state.write({ [PASS_STATE.firstSeen]: now.toISOString() });
+  const h: PassHistory = { watchingSince: firstSeen ?? now };
+  const last = storedDate(all[PASS_STATE.lastSuccess]);
+  if (last) h.lastSuccessfulPass = last;
+  return h;
+}
+
+/** The last successful pass, as read at start by the service and by every `renew`. */
+export async function readLastSuccess(state: ConfigMapState): Promise<Date | undefined> {
+  return storedDate((await state.readAll())[PASS_STATE.lastSuccess]);
+}
+
+export async function recordSuccess(state: ConfigMapState, startedAt: Date): Promise<void> {
+  await state.write({ [PASS_STATE.lastSuccess]: startedAt.toISOString() });
+}
+
+/** True when an alert channel beyond the log and Events is configured (webhook or email). */
+export function hasAlertChannels(cfg: Pick<AlertChannelConfig, 'webhookUrl' | 'smtpHost'>): boolean {
+  return Boolean(cfg.webhookUrl || cfg.smtpHost);
+}
+
 /** Alert state in the certkeeper-state ConfigMap, so "fired once per level" survives restarts. */
 export class ConfigMapAlertStateStore implements AlertStateStore {
   constructor(
@@ -120,7 +159,7 @@ export class Alerting {
   }
 
   /** Evaluates and delivers; never throws (a failing alert channel must not fail the pass). */
-  async afterPass(report: PassReport, opts: { lastSuccessfulPass?: Date | undefined; watchingSince: Date }): Promise<Alert[]> {
+  async afterPass(report: PassReport, opts: { lastSuccessfulPass?: Date | undefined; watchingSince: Date; partial?: boolean }): Promise<Alert[]> {
     const { result, now } = report;
     const input: Parameters<typeof evaluateAlerts>[0] = {
       certificates: result ? certificateStates(result) : [],
@@ -131,8 +170,9 @@ export class Alerting {
     if (opts.lastSuccessfulPass) input.lastSuccessfulPass = opts.lastSuccessfulPass;
     const alerts = evaluateAlerts(input, this.scheduleIntervalMs ? { scheduleIntervalMs: this.scheduleIntervalMs } : {});
     try {
-      // Without a pass result we did not see the certificates: keep their alerts as they are.
-      await this.dispatcher.dispatch(alerts, { now, complete: result !== undefined });
+      // Without a pass result we did not see the certificates, and a pass over one Ingress saw
+      // only its own: keep the alerts of what was not seen as they are.
+      await this.dispatcher.dispatch(alerts, { now, complete: result !== undefined && !opts.partial });
     } catch (e) {
       this.log.error({ err: errorMessage(e) }, 'alert delivery failed; the next pass retries');
     }
@@ -143,7 +183,7 @@ export class Alerting {
    * The pass listener: alerts after every pass. `history` says since when passes are watched and
    * when the last one succeeded (NoSuccessfulPass); `onAlerts` hears what fires (metrics).
    */
-  listener(history: () => { watchingSince: Date; lastSuccessfulPass?: Date | undefined }, onAlerts?: (alerts: readonly Alert[]) => void): PassListener {
+  listener(history: () => PassHistory & { partial?: boolean }, onAlerts?: (alerts: readonly Alert[]) => void): PassListener {
     return {
       name: 'alerts',
       afterPass: async (report) => {

@@ -250,6 +250,7 @@ function certificateRow(use: SecretUse, target: Target | undefined, secret: Secr
     failures: failure?.failures ?? 0,
   };
   if (secret?.type !== undefined && secret.type !== 'kubernetes.io/tls') row.secretType = secret.type;
+  if (target?.settings.profile) row.profile = target.settings.profile;
   if (info) {
     row.notBefore = info.notBefore;
     row.notAfter = info.notAfter;

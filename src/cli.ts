@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Help } from 'commander';
 import type { CliIo } from './commands/common.js';
+import { MAX_HELP_WIDTH, outputWidth, wrapHelp } from './output/layout.js';
 
 type Register = (program: Command, io: CliIo, setExit: (code: number) => void) => void;
 
@@ -61,22 +62,25 @@ export const COMMANDS: Record<string, CommandEntry> = {
 
 export const VERSION = '0.1.0';
 
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo, opts: { name?: string } = {}): Promise<number> {
   // Set by the command that ran; lint also sets its usage code (3) before it throws.
   let exitCode: number | undefined;
   const setExit = (code: number) => {
     exitCode = code;
   };
+  const helpWidth = Math.min(MAX_HELP_WIDTH, outputWidth(io.columns, io.env));
   const program = new Command()
-    .name('certkeeper')
+    .name(opts.name ?? 'certkeeper')
     .description(
       'Keeps the TLS certificates of Kubernetes Ingresses valid: issues and renews them through ACME HTTP-01, ' +
         'writes kubernetes.io/tls Secrets, checks what is really served, and alerts before anything expires.',
     )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // Help at the terminal's width, but never wider than 100 columns: long lines are hard to read.
+    .configureOutput({ writeOut: (s) => io.stdout(wrapHelp(s, helpWidth)), writeErr: io.stderr })
     .configureHelp({
+      helpWidth,
       subcommandTerm: (cmd) => COMMANDS[cmd.name()]?.term ?? new Help().subcommandTerm(cmd),
     })
     .exitOverride();
@@ -102,17 +106,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   throw failure;
 }
 
-function isMain(): boolean {
+/** True when the module at `moduleUrl` is the script node was started with (through any symlink). */
+export function isMain(moduleUrl: string = import.meta.url): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   try {
-    return realpathSync(entry) === fileURLToPath(import.meta.url);
+    return realpathSync(entry) === fileURLToPath(moduleUrl);
   } catch {
     return false;
   }
 }
 
-if (isMain()) {
+/** The process entry of `certkeeper` and of `kubectl-certkeeper` (src/kubectl-plugin.ts). */
+export function main(argv: readonly string[], opts: { name?: string } = {}): void {
   // `certkeeper status | head` closes the pipe early: that is the reader's choice, not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -130,7 +136,8 @@ if (isMain()) {
     logStream: process.stderr,
     signal: controller.signal,
   };
-  runCli(process.argv.slice(2), io).then(
+  if (process.stdout.isTTY) io.columns = process.stdout.columns;
+  runCli(argv, io, opts).then(
     (code) => {
       process.exitCode = code;
       // After SIGINT/SIGTERM the command has said what it left undone; a socket still open to a
@@ -144,3 +151,5 @@ if (isMain()) {
     },
   );
 }
+
+if (isMain()) main(process.argv.slice(2));

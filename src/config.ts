@@ -4,10 +4,15 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KEY_TYPES, type KeyType } from './core/annotations.js';
-import { parseDuration } from './core/annotations.js';
+import { formatDuration, parseDuration } from './core/annotations.js';
 import { ConfigError } from './errors.js';
 
-type Parser<T> = (raw: string, flag: string) => T;
+type Parser<T> = ((raw: string, flag: string) => T) & {
+  /** The values an enumerated setting takes, listed in --help. */
+  values?: readonly string[];
+  /** A duration in milliseconds: its default is shown as one (60s, not 60000). */
+  duration?: true;
+};
 
 export interface Setting<T = unknown> {
   /** Flag spelling for commander, e.g. "--http-port <port>". */
@@ -43,25 +48,46 @@ const str: Parser<string> = (raw, flag) => {
   return raw.trim();
 };
 
-const oneOf =
-  <T extends string>(values: readonly T[]): Parser<T> =>
-  (raw, flag) => {
-    if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${flag} must be one of ${values.join(', ')}, got "${raw}"`);
-    return raw as T;
-  };
+const oneOf = <T extends string>(values: readonly T[]): Parser<T> =>
+  Object.assign(
+    (raw: string, flag: string) => {
+      if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${flag} must be one of ${values.join(', ')}, got "${raw}"`);
+      return raw as T;
+    },
+    { values },
+  );
 
-const bool: Parser<boolean> = (raw, flag) => {
-  const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
-  throw new ConfigError(`${flag} must be true or false, got "${raw}"`);
-};
+const bool: Parser<boolean> = Object.assign(
+  (raw: string, flag: string) => {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    throw new ConfigError(`${flag} must be true or false, got "${raw}"`);
+  },
+  { values: ['true', 'false'] },
+);
 
-const duration: Parser<number> = (raw, flag) => {
-  const ms = parseDuration(raw);
-  if (ms === undefined) throw new ConfigError(`${flag} must be a duration such as 720h, 30d or 90m, got "${raw}"`);
-  return ms;
-};
+const duration: Parser<number> = Object.assign(
+  (raw: string, flag: string) => {
+    const ms = parseDuration(raw);
+    if (ms === undefined) throw new ConfigError(`${flag} must be a duration such as 720h, 30d or 90m, got "${raw}"`);
+    return ms;
+  },
+  { duration: true as const },
+);
+
+/** A short duration: "250ms", "1s", or a bare number of milliseconds (as the flag always took). */
+const millis = (min: number, max: number): Parser<number> =>
+  Object.assign(
+    (raw: string, flag: string) => {
+      const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : parseDuration(raw);
+      if (ms === undefined || ms < min || ms > max) {
+        throw new ConfigError(`${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} (e.g. 250ms, 1s; a bare number is milliseconds), got "${raw}"`);
+      }
+      return ms;
+    },
+    { duration: true as const },
+  );
 
 const directory: Parser<string> = (raw, flag) => {
   if (raw === 'staging' || raw === 'production') return raw;
@@ -81,10 +107,7 @@ const email: Parser<string> = (raw, flag) => {
   return v;
 };
 
-const keyType: Parser<KeyType> = (raw, flag) => {
-  if (!(KEY_TYPES as readonly string[]).includes(raw)) throw new ConfigError(`${flag} must be one of ${KEY_TYPES.join(', ')}, got "${raw}"`);
-  return raw as KeyType;
-};
+const keyType: Parser<KeyType> = oneOf(KEY_TYPES);
 
 const namespacedName: Parser<{ namespace: string; name: string }> = (raw, flag) => {
   const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(raw.trim());
@@ -123,13 +146,12 @@ export const SETTINGS = {
   keyType: { flag: '--key-type <type>', help: `certificate key: ${KEY_TYPES.join(', ')}`, parse: keyType, default: 'ecdsa-p256' as KeyType },
   acmeCaBundle: { flag: '--acme-ca-bundle <file>', help: 'PEM file of extra roots to trust for the ACME server (private CAs, Pebble)', parse: str },
   acmePollInterval: {
-    flag: '--acme-poll-interval <ms>',
-    help: 'first wait between order status polls, doubling up to 32x',
-    parse: int(10, 60_000),
+    flag: '--acme-poll-interval <duration>',
+    help: 'first wait between polls of an order\'s status, doubling up to 32 times it (a bare number is ms; a local test CA answers within 50ms)',
+    parse: millis(10, 60_000),
     // Validation usually finishes within a second: 250, 500, 1000 ms … asks a handful of times
     // more than a fixed 1 s would, and saves up to a second per order.
     default: 250,
-    hidden: true,
   },
   profile: {
     flag: '--profile <name>',
@@ -263,7 +285,7 @@ export const SETTINGS = {
     default: 'on',
   },
   caBundle: { flag: '--ca-bundle <file>', help: 'PEM file of extra roots to trust when verifying served certificates (private CAs)', parse: str },
-  probeTimeout: { flag: '--probe-timeout <duration>', help: 'deadline of one TLS handshake or HTTP request', parse: duration, default: 5000, defaultText: '5s' },
+  probeTimeout: { flag: '--probe-timeout <duration>', help: 'deadline of one TLS handshake or HTTP request', parse: duration, default: 5000 },
   probeConcurrency: { flag: '--probe-concurrency <n>', help: 'probes in flight at once', parse: int(1, 500), default: 20 },
   leaseWait: { flag: '--lease-wait <duration>', help: 'how long to wait for another pass to finish', parse: duration, default: 120_000 },
   leaseDuration: {
@@ -316,6 +338,20 @@ type ValueOf<N extends SettingName> = (typeof SETTINGS)[N] extends { parse: Pars
 type Values<N extends SettingName> = {
   [K in N]: (typeof SETTINGS)[K] extends { repeatable: true } ? ValueOf<K>[] : (typeof SETTINGS)[K] extends { default: unknown } ? ValueOf<K> : ValueOf<K> | undefined;
 };
+
+/** What --help and docs/configuration.md show as the default: durations as durations (60s, 2m). */
+export function defaultText(s: Setting): string | undefined {
+  if (s.defaultText !== undefined) return s.defaultText;
+  if (s.default === undefined || typeof s.default === 'function') return undefined;
+  if (s.boolean) return s.default === true ? 'on' : undefined;
+  if (s.parse.duration && typeof s.default === 'number') return formatDuration(s.default);
+  return typeof s.default === 'string' ? `"${s.default}"` : String(s.default);
+}
+
+/** The values an enumerated setting takes, when the parser knows them. */
+export function settingValues(s: Setting): readonly string[] | undefined {
+  return s.boolean ? undefined : s.parse.values;
+}
 
 /** CERTKEEPER_HTTP_PORT for httpPort. */
 export function envName(name: string): string {

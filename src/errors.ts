@@ -78,6 +78,10 @@ export class AcmeError extends CertkeeperError {
 
 /** The hint follows what went wrong, which the detail sometimes says better than the type. */
 function hintFor(type: string, detail: string): string | undefined {
+  // Boulder and Pebble refuse a bad binding as "unauthorized", which would read as an HTTP-01 failure.
+  if (/external ?account ?binding|\beab\b/i.test(detail) && type !== 'externalAccountRequired') {
+    return 'the CA refused the external account binding: copy --eab-kid and --eab-hmac-key again from your account page at the CA (the HMAC key is base64url; some CAs accept each pair only once)';
+  }
   // Pebble reports a name that does not resolve as a "connection" problem, Boulder as "dns".
   if (/could not resolve|NXDOMAIN|no valid A records|DNS problem/i.test(detail)) return HINTS.dns;
   if (/redirect/i.test(detail) && type === 'connection') {

@@ -1,6 +1,7 @@
 // After a pass: one hook, many listeners (certmagic's OnEvent). The pass returns outcomes; Events,
 // metrics and alerts are listeners of the report built from them here, attached by the command
 // that runs the pass (`renew`: Events; `run`: Events, alerts, metrics). The pass knows none of them.
+import type { CertificateRow } from './audit-live.js';
 import type { Finding } from './core/findings.js';
 import { errorMessage } from './errors.js';
 import type { PassResult, TargetOutcome } from './pass.js';
@@ -13,6 +14,8 @@ export interface PassReport {
   error?: unknown;
   /** The pass's findings, its failed outcomes', and the live audit's, each once. */
   findings: readonly Finding[];
+  /** The live audit's rows after the pass (the service); absent when no audit ran. */
+  certificates?: readonly CertificateRow[];
   now: Date;
 }
 

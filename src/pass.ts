@@ -786,7 +786,12 @@ export function outcomeFindings(outcomes: readonly TargetOutcome[]): Finding[] {
     // A stopped pass is its own error (the command reports the cause); the Target did nothing wrong.
     if (o.result === 'failed' && o.reason === 'SecretWriteFailed') out.push(finding('SecretWriteFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
     else if (o.result === 'failed' && o.reason !== 'PassStopped') out.push(finding('IssuanceFailed', ref, o.message, o.hint ?? 'see the log line for this Secret'));
-    if (o.result === 'skipped' && o.reason === 'InBackoff') out.push(finding('IssuanceBackoff', ref, o.message, 'run `certkeeper renew --force` to retry now'));
+    if (o.result === 'skipped' && o.reason === 'InBackoff') {
+      // One object's certificate, not every certificate --force alone would renew.
+      const first = o.target.ingresses[0];
+      const only = first?.kind === 'Gateway' ? `--gateway ${first.namespace}/${first.name}` : first && first.kind !== 'ListenerSet' ? `--ingress ${first.namespace}/${first.name}` : `--namespace ${o.target.namespace}`;
+      out.push(finding('IssuanceBackoff', ref, o.message, `fix the cause named by the last error, then \`certkeeper renew ${only} --force\` retries now`));
+    }
   }
   return out;
 }

@@ -6,6 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import cron from 'node-cron';
 import type { Logger } from 'pino';
+import { readLastSuccess, recordSuccess } from './alerting.js';
+import type { CertificateRow } from './audit-live.js';
 import type { Finding } from './core/findings.js';
 import { scheduleFindings } from './core/schedule.js';
 import { HOUR } from './core/time.js';
@@ -17,7 +19,9 @@ import type { LeaderElector } from './kube/leader.js';
 import type { ConfigMapState } from './kube/state-store.js';
 import { mergeFindings, notifyPass, type PassListener, type PassReport } from './listeners.js';
 import type { Metrics } from './metrics.js';
+import { renderStatusPage } from './output/status-page.js';
 import { outcomeFindings, runPass, type PassOptions, type PassPorts, type PassResult } from './pass.js';
+import type { StatusHistory } from './status-history.js';
 
 /**
  * The shortest certificates Let's Encrypt issues (the 160-hour "shortlived" profile) are renewed
@@ -95,8 +99,10 @@ export interface ServiceDeps {
   state: ConfigMapState;
   log: Logger;
   /** The live audit after each pass (Secrets of unmanaged Ingresses; the probe when enabled). */
-  audit?: (now: Date) => Promise<Finding[]>;
+  audit?: (now: Date) => Promise<{ findings: Finding[]; certificates: CertificateRow[] }>;
   alerts?: AlertShutdown;
+  /** What the status page on the admin port (`/`) shows; attach its listener() to `listeners`. */
+  status?: StatusHistory;
 }
 
 /** What the service remembers across passes. */
@@ -104,8 +110,6 @@ export interface ServiceHistory {
   watchingSince: Date;
   lastSuccessfulPass?: Date | undefined;
 }
-
-const LAST_SUCCESS_KEY = 'pass.last-success';
 
 export class CertkeeperService {
   private responder: Responder | undefined;
@@ -158,10 +162,11 @@ export class CertkeeperService {
     });
     this.admin = await this.startAdmin();
     await deps.lookup.start();
-    const stored = (await deps.state.readAll().catch(() => ({}) as Record<string, string>))[LAST_SUCCESS_KEY];
-    if (stored && !Number.isNaN(Date.parse(stored))) this.lastSuccessfulPass = new Date(stored);
+    const stored = await readLastSuccess(deps.state).catch(() => undefined);
+    if (stored) this.lastSuccessfulPass = stored;
     this.ready = true;
     deps.metrics.setLeader(false);
+    if (deps.leader) deps.status?.setLeader(false);
     this.task = cron.schedule(opts.schedule, () => this.tick('schedule'), { timezone: opts.timezone, name: 'certkeeper-pass' });
     deps.log.info(
       {
@@ -183,6 +188,7 @@ export class CertkeeperService {
   /** Leadership changes come from the elector; the first pass runs as soon as we lead. */
   onLeaderChange(leader: boolean): void {
     this.deps.metrics.setLeader(leader);
+    this.deps.status?.setLeader(leader);
     if (leader && this.opts.runOnStart && !this.stopping) this.tick('leader');
   }
 
@@ -218,9 +224,10 @@ export class CertkeeperService {
     // Shutting down: alerts and the audit of a pass cut short wait for the next replica's pass.
     if (this.shutdown.signal.aborted) return;
     let audited: Finding[] = [];
+    let certificates: CertificateRow[] | undefined;
     if (result && deps.audit) {
       try {
-        audited = await deps.audit(deps.ports.clock());
+        ({ findings: audited, certificates } = await deps.audit(deps.ports.clock()));
       } catch (e) {
         deps.log.warn({ err: errorMessage(e) }, 'the live audit failed; alerting on the pass findings only');
       }
@@ -241,9 +248,10 @@ export class CertkeeperService {
     };
     if (result) report.result = result;
     if (error !== undefined) report.error = error;
+    if (certificates) report.certificates = certificates;
     if (result?.ok) {
       this.lastSuccessfulPass = result.startedAt;
-      await deps.state.write({ [LAST_SUCCESS_KEY]: result.startedAt.toISOString() }).catch(() => undefined);
+      await recordSuccess(deps.state, result.startedAt).catch(() => undefined);
     }
     if (result) {
       const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});
@@ -259,7 +267,24 @@ export class CertkeeperService {
     const { deps, opts } = this;
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path === '/healthz') {
+      if (path === '/' && deps.status) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('the status page is read-only\n');
+          return;
+        }
+        const html = renderStatusPage(deps.status.snapshot(), { now: deps.ports.clock(), schedule: opts.schedule, timezone: opts.timezone });
+        res
+          .writeHead(200, {
+            'content-type': 'text/html; charset=utf-8',
+            // Everything is inline and nothing is fetched (air-gapped clusters): the policy says so,
+            // and no script can run even if a name from the cluster slipped past the escaping.
+            'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            'x-content-type-options': 'nosniff',
+            'referrer-policy': 'no-referrer',
+            'cache-control': 'no-store',
+          })
+          .end(req.method === 'HEAD' ? undefined : html);
+      } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
         // Ready once the challenge ConfigMap has been read: before that a replica would 404 tokens.

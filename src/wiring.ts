@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Alerting, buildNotifiers, ConfigMapAlertStateStore, type AlertChannelConfig } from './alerting.js';
+import { Alerting, buildNotifiers, ConfigMapAlertStateStore, hasAlertChannels, readPassHistory, type AlertChannelConfig } from './alerting.js';
 import { auditCluster, type AuditClusterOptions, type LiveProbeOptions } from './audit-live.js';
 import { parseDuration, resolveDirectory } from './core/annotations.js';
 import type { Selection } from './core/targets.js';
@@ -26,13 +26,15 @@ import { IngressSolverRoute } from './kube/solvers/ingress.js';
 import { ConfigMapRateLimitLedger } from './kube/ratelimit-store.js';
 import { ConfigMapState } from './kube/state-store.js';
 import { SecretCertificateStash } from './kube/stash.js';
-import { eventListener } from './listeners.js';
+import type { Finding } from './core/findings.js';
+import { eventListener, type PassListener } from './listeners.js';
 import { Metrics } from './metrics.js';
 import type { PassOptions, PassPorts } from './pass.js';
 import type { AuditClusterPort, ChallengeEntry, ChallengeStore, Clock, ClusterPort, IssuerPort } from './ports.js';
 import type { RateLimitMode } from './ratelimit-guard.js';
 import { ChallengeRouting, CombinedSolverRoute, type SelfCheckMode, type SolverRoutes } from './routing.js';
 import { CertkeeperService, checkSchedule } from './service.js';
+import { StatusHistory } from './status-history.js';
 
 // ---- shared pieces -------------------------------------------------------------------------------
 
@@ -318,6 +320,43 @@ export function passOptionsFrom(
   return opts;
 }
 
+// ---- renew: alerts in CronJob mode ---------------------------------------------------------------
+
+export interface PassAlerts {
+  /** After the pass: the live audit (as the service runs it), then alerts with the stored history. */
+  listeners(): readonly PassListener[];
+  /** The live audit's findings to alert on with the pass's own (Secrets of unmanaged Ingresses, the probe). */
+  audit(now: Date): Promise<Finding[]>;
+  /** This pass succeeded: NoSuccessfulPass clears in this very run. */
+  passSucceeded(startedAt: Date): void;
+}
+
+/**
+ * `renew`'s alerts, for the CronJob mode where no service runs: the service's channels, the same
+ * once-per-level state in the certkeeper-state ConfigMap, and NoSuccessfulPass from the pass
+ * history stored there. Undefined when no webhook or email is configured, or on --dry-run.
+ */
+export async function createPassAlerts(
+  cfg: AlertChannelConfig & AuditSettings & { schedule: string; timezone: string; dryRun?: boolean },
+  runtime: KubeRuntime,
+  log: Logger,
+): Promise<PassAlerts | undefined> {
+  if (!hasAlertChannels(cfg) || cfg.dryRun) return undefined;
+  const { intervalMs } = checkSchedule(cfg.schedule, cfg.timezone);
+  const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), buildNotifiers(cfg, log, runtime.events), log, intervalMs);
+  const history = await readPassHistory(runtime.state, runtime.clock());
+  const audit = await createLiveAudit(cfg, runtime.kube, log);
+  // One Ingress's pass did not look at the others: their alerts stay as they are.
+  const partial = cfg.ingress !== undefined;
+  return {
+    listeners: () => [alerting.listener(() => ({ ...history, partial }))],
+    audit: async (now) => (await auditCluster(audit.port, audit.options(now))).findings,
+    passSucceeded: (startedAt) => {
+      history.lastSuccessfulPass = startedAt;
+    },
+  };
+}
+
 // ---- check, status and run: the live audit -------------------------------------------------------
 
 /** The settings of a live audit (`check`, `status`, the service's post-pass audit). */
@@ -413,6 +452,7 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
   onAcmeResponse((status) => metrics.acmeRequest(status));
   const alerting = new Alerting(new ConfigMapAlertStateStore(runtime.state, log), buildNotifiers(cfg, log, runtime.events), log, intervalMs);
   const audit = await createLiveAudit(cfg, runtime.kube, log, runtime.gatewayApi);
+  const status = new StatusHistory(runtime.clock());
   // The elector reports leadership to the service, which is created right after it.
   const holder: { service?: CertkeeperService } = {};
   const leader = cfg.leaderElection
@@ -446,11 +486,24 @@ export async function createService(cfg: ServiceConfig, log: Logger): Promise<{ 
       lookup: createChallengeLookup(cfg, log, runtime.kube),
       leader,
       metrics,
-      listeners: (history) => [eventListener(runtime.events), metrics.listener(), alerting.listener(history, (alerts) => metrics.setAlerts(alerts))],
+      // The status page listens last, so each pass is listed with the alerts it left firing.
+      listeners: (history) => [
+        eventListener(runtime.events),
+        metrics.listener(),
+        alerting.listener(history, (alerts) => {
+          metrics.setAlerts(alerts);
+          status.recordAlerts(alerts);
+        }),
+        status.listener(),
+      ],
       state: runtime.state,
       log,
-      audit: async (now) => (await auditCluster(audit.port, audit.options(now))).findings,
+      audit: async (now) => {
+        const r = await auditCluster(audit.port, audit.options(now));
+        return { findings: r.findings, certificates: r.certificates };
+      },
       alerts: alerting,
+      status,
     },
   );
   holder.service = service;

@@ -8,7 +8,7 @@ import { FINDINGS } from '../core/findings.js';
 import { CertkeeperError, errorMessage } from '../errors.js';
 import { formatFindings } from '../output/findings.js';
 import { clockWithOffset, connectKube, createLiveAudit } from '../wiring.js';
-import { addSettings, loggerFor, type CliIo } from './common.js';
+import { addSettings, loggerFor, textWidth, type CliIo } from './common.js';
 import { exitCodeFor, LINT_EXIT } from './lint.js';
 
 /** The live probe's settings, shared with the cron service. */
@@ -133,7 +133,7 @@ export async function runCheck(flags: Record<string, unknown>, io: CliIo): Promi
     `certkeeper check: ${counts.ingresses} Ingress${counts.ingresses === 1 ? '' : 'es'}${counts.gateways > 0 ? ` and ${counts.gateways} Gateway${counts.gateways === 1 ? '' : 's'}` : ''} read, ${result.certificates.length} Secret${result.certificates.length === 1 ? '' : 's'} in use (${scope})` +
       `${cfg.probe ? `; ${counts.tlsProbes} TLS handshake${counts.tlsProbes === 1 ? '' : 's'}, ${counts.http01Probes} HTTP-01 request${counts.http01Probes === 1 ? '' : 's'}` : ''}\n`,
   );
-  io.stdout(formatFindings(result.findings, cfg.findingsOutput));
+  io.stdout(formatFindings(result.findings, cfg.findingsOutput, textWidth(io)));
   if (result.stopped) {
     // Partial findings cannot pass a pipeline: 3, as lint does when it is stopped.
     io.stderr(`certkeeper check: ${result.stopped.reason}: stopped before it was done; left undone: ${result.stopped.undone.join(', ') || 'nothing more'}\n`);

@@ -5,8 +5,8 @@
 // covers the names, matches its key and is not due (the CA's ARI window, else the lifetime
 // ratio), it orders nothing; a renewal names the certificate it replaces (RFC 9773).
 import { randomBytes } from 'node:crypto';
-import { access, constants, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, constants, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FileAccountStore } from '../acme/account-file-store.js';
 import { AcmeIssuer, FetchWatch } from '../acme/issuer.js';
@@ -20,7 +20,7 @@ import { canonicalIp, checkHosts, MAX_NAMES_PER_CERTIFICATE, uncoveredHosts } fr
 import { checkProfileOffered, checkProfileRules, defaultProfile, type OrderIdentifier } from '../core/profiles.js';
 import { describePlan, renewalPlan, type RenewalPlan } from '../core/renewal.js';
 import { isoSeconds } from '../core/time.js';
-import { ConfigError, IoError } from '../errors.js';
+import { AcmeError, ConfigError, IoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { RateLimitGuard } from '../ratelimit-guard.js';
 import { MemoryChallengeStore } from '../http/memory-store.js';
@@ -53,7 +53,9 @@ export function registerIssue(program: Command, io: CliIo, setExit: (code: numbe
     .summary('obtain a certificate on this machine, answering HTTP-01 on port 80 (no cluster)')
     .description(
       'Obtain a certificate for one or more names, answering the HTTP-01 challenges on port 80 of this machine ' +
-        '(like certbot --standalone), and write fullchain.pem, cert.pem, chain.pem and privkey.pem (mode 0600). ' +
+        '(like certbot --standalone), and write fullchain.pem, cert.pem and chain.pem (mode 0644) and privkey.pem (mode 0600). ' +
+        'The CA connects to port 80 of this machine: DNS for each name must point here and the firewall must let port 80 in. ' +
+        'A failed run leaves no --out folder behind that it created. ' +
         'IP addresses are ordered as IP identifiers (on Let\'s Encrypt with the shortlived profile). ' +
         'When --out already holds a certificate for the names that is not due for renewal (the CA\'s ARI window, else a third of its lifetime), ' +
         'nothing is ordered: safe to run from cron. --force orders anyway.\n\n' +
@@ -62,10 +64,14 @@ export function registerIssue(program: Command, io: CliIo, setExit: (code: numbe
     .addHelpText(
       'after',
       '\nExamples:\n' +
-        '  certkeeper issue -d shop.example.com -d www.shop.example.com --out /etc/ssl/shop --email ops@example.com\n' +
-        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080   # port 80 forwarded to 8080\n' +
-        '  certkeeper issue -d 203.0.113.10 -d 2001:db8::1 --out /etc/ssl/ip   # an IP certificate (shortlived on Let\'s Encrypt)\n' +
-        '  17 3 * * * certkeeper issue -d shop.example.com --out /etc/ssl/shop && systemctl reload nginx   # crontab: orders only when due',
+        '  certkeeper issue -d shop.example.com -d www.shop.example.com --out /etc/ssl/shop \\\n' +
+        '    --email ops@example.com\n' +
+        '  # port 80 forwarded to 8080 here, Let\'s Encrypt\'s staging CA:\n' +
+        '  certkeeper issue -d shop.example.com --out ./certs --directory staging --http-port 8080\n' +
+        '  # an IP certificate (shortlived on Let\'s Encrypt):\n' +
+        '  certkeeper issue -d 203.0.113.10 -d 2001:db8::1 --out /etc/ssl/ip\n' +
+        '  # crontab: orders only when due\n' +
+        '  17 3 * * * certkeeper issue -d shop.example.com --out /etc/ssl/shop && systemctl reload nginx',
     );
   addSettings(cmd, NAMES);
   cmd.action(async (flags: Record<string, unknown>) => {
@@ -75,6 +81,9 @@ export function registerIssue(program: Command, io: CliIo, setExit: (code: numbe
 
 export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promise<number> {
   let cleanup: (() => Promise<void>) | undefined;
+  /** Folders this run created for --out, deepest first: a failed run takes them away again. */
+  let createdDirs: string[] = [];
+  let httpPort: number | undefined;
   try {
     const cfg = resolveSettings(NAMES, flags, io.env);
     const log = loggerFor(io, cfg);
@@ -109,7 +118,8 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
     const out = resolve(cfg.out);
     // Check the folder before spending an order: a failed write after issuance wastes a
     // certificate of the weekly duplicate limit.
-    await prepareOutDir(out);
+    createdDirs = await prepareOutDir(out);
+    httpPort = cfg.httpPort;
     const caBundlePem = cfg.acmeCaBundle ? await readCaBundle(cfg.acmeCaBundle) : undefined;
     configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
 
@@ -159,6 +169,7 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
       },
     });
     cleanup = () => responder.close();
+    httpPort = responder.address.port;
     log.info({ port: responder.address.port, address: responder.address.address }, 'answering HTTP-01 challenges');
 
     const started = Date.now();
@@ -194,14 +205,18 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
         (cert.replaced ? `  replaces:  ${cert.replaced}\n` : '') +
         `  order:     ${cert.orderUrl}\n` +
         (cert.replacesDropped ? `  note:      ${cert.replacesDropped}; ordered again without it\n` : '') +
-        `  written:   ${join(out, 'fullchain.pem')}, cert.pem, chain.pem, privkey.pem (0600)\n` +
+        `  written:   ${out}/\n` +
+        CERTIFICATE_FILES.map(([name, , mode, what]) => `    ${name.padEnd(14)} ${mode.toString(8).padStart(4, '0')} (${what})\n`).join('') +
         `  took:      ${((Date.now() - started) / 1000).toFixed(2)} s\n`,
     );
+    createdDirs = [];
     return EXIT.ok;
   } catch (e) {
-    return reportError(io, e);
+    return reportError(io, withStandaloneHint(e, httpPort));
   } finally {
     await cleanup?.();
+    // Only what this run created, and only when empty: the files are renamed into place last.
+    for (const d of createdDirs) await rmdir(d).catch(() => undefined);
   }
 }
 
@@ -253,7 +268,40 @@ async function planFor(info: CertInfo, issuer: AcmeIssuer, log: Logger): Promise
   return renewalPlan(info, { ari });
 }
 
-async function prepareOutDir(out: string): Promise<void> {
+/**
+ * The ACME adapter's hints are written for the cluster path (ingress controller, solver Ingress,
+ * `certkeeper check --probe`). Standalone, the CA connects to port 80 of this machine: the hint
+ * names that machine, its firewall and its DNS record, and the EAB flags when the account failed.
+ */
+export function standaloneHint(e: unknown, port: number | undefined): string | undefined {
+  if (!(e instanceof AcmeError)) return undefined;
+  const { type, detail } = e.problem;
+  const host = e.problem.host ?? 'the name';
+  const here = port === undefined || port === 80 ? 'certkeeper, listening on port 80 here' : `port ${port} here, where certkeeper listens (--http-port ${port})`;
+  if (type === 'externalAccountRequired') return 'this CA requires external account binding: pass --eab-kid and --eab-hmac-key from your account page at the CA';
+  if (/external account|\beab\b|account binding/i.test(detail) || e.message.startsWith('registering an ACME account')) {
+    return 'the CA refused the external account binding: copy --eab-kid and --eab-hmac-key again from your account page at the CA (the HMAC key is base64url; some CAs accept each pair only once)';
+  }
+  if (/could not resolve|NXDOMAIN|no valid A records|DNS problem/i.test(detail) || type === 'dns') {
+    return `the CA could not resolve ${host}: create a DNS A (and AAAA) record for ${host} pointing at this machine's public address, and wait for it to propagate`;
+  }
+  if (type === 'connection') {
+    return `the CA could not connect to port 80 of this machine for ${host}: DNS for ${host} must point at this machine's public address, the firewall (ufw, iptables, a cloud security group) must let port 80 in from the internet, and port 80 must reach ${here}`;
+  }
+  if (type === 'unauthorized' || type === 'incorrectResponse') {
+    return `the CA reached ${host} on port 80 but not certkeeper: DNS for ${host} may point at another machine, or a web server or proxy on port 80 of this machine answers /.well-known/acme-challenge/ itself (stop it for the run, or pass that path to ${here})`;
+  }
+  return undefined;
+}
+
+function withStandaloneHint(e: unknown, port: number | undefined): unknown {
+  const hint = standaloneHint(e, port);
+  return hint && e instanceof AcmeError ? new AcmeError(e.message, e.problem, hint, { cause: e }) : e;
+}
+
+/** Makes --out ready; returns the folders it created, deepest first. */
+async function prepareOutDir(out: string): Promise<string[]> {
+  const created: string[] = [];
   try {
     const s = await stat(out).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return undefined;
@@ -262,9 +310,17 @@ async function prepareOutDir(out: string): Promise<void> {
     if (s && !s.isDirectory()) {
       throw new IoError(`--out ${out} is a file, not a folder`, 'pass a folder; certkeeper writes four files into it');
     }
-    if (!s) await mkdir(out, { recursive: true, mode: 0o755 });
+    if (!s) {
+      const first = await mkdir(out, { recursive: true, mode: 0o755 });
+      for (let d = out; first !== undefined && d.length >= first.length; d = dirname(d)) {
+        created.push(d);
+        if (d === first) break;
+      }
+    }
     await access(out, constants.W_OK);
+    return created;
   } catch (e) {
+    for (const d of created) await rmdir(d).catch(() => undefined);
     if (e instanceof IoError) throw e;
     const err = e as NodeJS.ErrnoException;
     throw new IoError(`--out ${out} cannot be used: ${err.code ?? ''} ${err.message}`.trim(), 'pass a folder this user can create and write');
@@ -281,18 +337,23 @@ async function readCaBundle(file: string): Promise<string> {
   }
 }
 
+type CertificateFile = readonly [name: string, key: 'keyPem' | 'leafPem' | 'chainPem' | 'fullchainPem', mode: number, what: string];
+
+/** The files `issue` writes, their modes, and what each is for (the output lists them so). */
+const CERTIFICATE_FILES: readonly CertificateFile[] = [
+  ['fullchain.pem', 'fullchainPem', 0o644, 'certificate and intermediates: what servers send'],
+  ['cert.pem', 'leafPem', 0o644, 'the certificate alone'],
+  ['chain.pem', 'chainPem', 0o644, 'the intermediates alone'],
+  ['privkey.pem', 'keyPem', 0o600, 'the private key: this user only'],
+];
+
 /**
  * Writes the four files so that a reader never sees a mix of old and new: each goes to a
  * temporary name first and is renamed into place only when all four are written.
  */
-export async function writeCertificateFiles(out: string, cert: { fullchainPem: string; leafPem: string; chainPem: string; keyPem: string }): Promise<void> {
+export async function writeCertificateFiles(out: string, cert: Record<CertificateFile[1], string>): Promise<void> {
   const suffix = `.certkeeper-${randomBytes(4).toString('hex')}.tmp`;
-  const files: [string, string, number][] = [
-    ['privkey.pem', cert.keyPem, 0o600],
-    ['cert.pem', cert.leafPem, 0o644],
-    ['chain.pem', cert.chainPem, 0o644],
-    ['fullchain.pem', cert.fullchainPem, 0o644],
-  ];
+  const files = CERTIFICATE_FILES.map(([name, key, mode]) => [name, cert[key], mode] as const);
   const written: string[] = [];
   try {
     for (const [name, content, mode] of files) {

@@ -9,6 +9,7 @@ import { mergePlans, planGateways } from '../core/gateways.js';
 import { planTargets, type SourceLocation, type Target } from '../core/targets.js';
 import { ManifestReadError, ReadStoppedError, STDIN_NAME, readManifests, type EmptyInput, type ManifestObject, type ReadProgress } from '../manifests.js';
 import { OUTPUT_FORMATS, escapeControls, formatFindings, summarize, type OutputFormat } from '../output/findings.js';
+import { MAX_HELP_WIDTH, outputWidth, wrapHelp } from '../output/layout.js';
 
 /** What lint needs from the process (a subset of cli.ts's CliIo); tests pass buffers. */
 export interface LintIo {
@@ -17,6 +18,9 @@ export interface LintIo {
   stdin: NodeJS.ReadableStream;
   /** SIGINT/SIGTERM: lint stops between files and says how far it got. */
   signal?: AbortSignal;
+  /** The terminal's width and $COLUMNS: text output wraps to them (80 otherwise). */
+  columns?: number;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The exit code contract, also printed by `certkeeper lint --help`. */
@@ -133,8 +137,8 @@ export async function lint(
       audit.push(...auditSecret(use, s.object, { now, location: s.location }));
       continue;
     }
-    // A managed Secret is created by certkeeper in the right namespace; a copy elsewhere is harmless.
-    if (use.managed) continue;
+    // A copy in another namespace is what `check` reports too (SecretInOtherNamespace): the Ingress
+    // cannot use it. For a managed Ingress the hint says certkeeper issues into the right one.
     const elsewhere = (secretsByName.get(use.secretName) ?? []).filter((x) => x.namespace !== use.namespace);
     if (elsewhere.length > 0) {
       const first = use.ingresses[0];
@@ -165,7 +169,7 @@ export async function runLint(paths: readonly string[], opts: LintOptions, io: L
   }
   for (const n of result.notes) say(n);
   // "no findings" with exit 0 for an empty helm template would pass a pipeline that checked nothing.
-  if (result.objects > 0 || result.findings.length > 0) io.stdout(formatFindings(result.findings, opts.output ?? 'text'));
+  if (result.objects > 0 || result.findings.length > 0) io.stdout(formatFindings(result.findings, opts.output ?? 'text', outputWidth(io.columns, io.env)));
   for (const e of result.empty) say(`no Kubernetes objects read from ${e.path}: ${e.reason}`);
   return result.empty.length > 0 ? LINT_EXIT.usage : result.exitCode;
 }
@@ -213,7 +217,7 @@ export function registerLint(program: Command, io: LintIo, setExit: (code: numbe
     .option('-v, --verbose', 'say on standard error how many files there are to read, and each file read', false)
     .addHelpText('after', HELP_AFTER)
     // Commander repeats unknown options and arguments in its errors: no raw control characters.
-    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(escapeControls(s, '\n')) })
+    .configureOutput({ writeOut: (s) => io.stdout(wrapHelp(s, Math.min(MAX_HELP_WIDTH, outputWidth(io.columns, io.env)))), writeErr: (s) => io.stderr(escapeControls(s, '\n')) })
     .exitOverride((err) => {
       // Commander exits 1 on usage errors; 1 means "warnings" here, so usage errors become 3.
       if (err.exitCode === 0) throw err;

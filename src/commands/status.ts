@@ -6,7 +6,7 @@ import { auditCluster } from '../audit-live.js';
 import { resolveSettings } from '../config.js';
 import { formatStatusJson, formatStatusText } from '../output/status.js';
 import { clockWithOffset, connectKube, createLiveAudit } from '../wiring.js';
-import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
+import { addSettings, EXIT, loggerFor, reportError, textWidth, type CliIo } from './common.js';
 
 const NAMES = [
   'kubeconfig',
@@ -67,7 +67,7 @@ export async function runStatus(flags: Record<string, unknown>, io: CliIo): Prom
     const now = clockWithOffset(cfg.clockOffset)();
     const result = await auditCluster(audit.port, audit.options(now));
     for (const n of result.notes) io.stderr(`certkeeper status: ${n}\n`);
-    io.stdout(cfg.output === 'json' ? formatStatusJson(result.certificates, now) : formatStatusText(result.certificates));
+    io.stdout(cfg.output === 'json' ? formatStatusJson(result.certificates, now) : formatStatusText(result.certificates, textWidth(io)));
     return EXIT.ok;
   } catch (e) {
     return reportError(io, e);

@@ -83,6 +83,26 @@ const usedBy = (i: CheckInput): string => {
   const users = i.subject.ingresses ?? [];
   return users.length > 0 ? describeUsers(users) : 'the Ingress';
 };
+/** "for shop.example.com, www.shop.example.com": the hosts that get this certificate. */
+const forHosts = (i: CheckInput): string => {
+  const h = i.subject.hosts;
+  if (h.length === 0) return '';
+  return ` for ${h.length > 5 ? `${h.slice(0, 5).join(', ')} and ${h.length - 5} more` : h.join(', ')}`;
+};
+/**
+ * The `renew` that acts on this Secret now, and would not be refused: for its first Ingress, with
+ * --adopt when certkeeper did not create the Secret, --force when the renewal chain alone would
+ * not act (or a backoff might hold it).
+ */
+const renewNow = (i: CheckInput, opts: { force?: boolean } = {}): string => {
+  const first = i.subject.ingresses?.[0];
+  const notOurs = i.secret.isObject && !i.adopt && i.secret.labels[MANAGED_BY_LABEL] !== (i.managedByValue ?? MANAGED_BY_VALUE);
+  return `certkeeper renew ${first ? `--ingress ${first.namespace}/${first.name}` : `--namespace ${i.subject.namespace}`}${notOurs ? ' --adopt' : ''}${opts.force ? ' --force' : ''}`;
+};
+const firstIngress = (i: CheckInput): string => {
+  const first = i.subject.ingresses?.[0];
+  return first ? `${first.namespace}/${first.name}` : `${i.subject.namespace}/…`;
+};
 /** Checks that read the certificate need a Secret object whose tls.crt parsed. */
 const certOf = (i: CheckInput): CertInfo | undefined => (i.secret.isObject ? i.secret.info : undefined);
 const isDefault = (info: CertInfo): boolean => defaultCertificateKind(info) !== undefined;
@@ -123,7 +143,7 @@ export const SecretDoesNotExist = check('SecretDoesNotExist', (i) => {
     because: 'the Secret does not exist',
     message: `Secret ${namespace}/${name} used by ${usedBy(i)} does not exist, so the controller serves its default certificate`,
     hint: managed(i)
-      ? 'certkeeper issues it on the next pass; run `certkeeper renew` to do it now, and check the renewal log if it stays missing'
+      ? `certkeeper issues it on the next pass; \`${renewNow(i)}\` does it now, and its log says why if it stays missing`
       : `create a kubernetes.io/tls Secret named ${name} in ${namespace}, or annotate the Ingress with kubernetes.io/tls-acme: "true" to let certkeeper issue it`,
   };
 });
@@ -143,7 +163,9 @@ export const SecretNotManaged = check('SecretNotManaged', (i) => {
     code: 'SecretNotManaged',
     because: `Secret ${namespace}/${name} exists and was not created by certkeeper; it is left alone`,
     message: `Secret ${namespace}/${name} lacks the label ${MANAGED_BY_LABEL}: ${want}; certkeeper will not overwrite a Secret it did not create`,
-    hint: `run certkeeper renew --adopt (or label it: kubectl label secret -n ${namespace} ${name} ${MANAGED_BY_LABEL}=${want}) to let certkeeper take it over, or remove the opt-in annotation from ${usedBy(i)}`,
+    // --adopt only lifts the refusal: without --force a certificate that is still good is kept
+    // as it is, unlabelled, and the next pass refuses it again.
+    hint: `\`certkeeper renew --ingress ${firstIngress(i)} --adopt --force\` replaces it with a certificate certkeeper keeps from then on (or label it, kubectl label secret -n ${namespace} ${name} ${MANAGED_BY_LABEL}=${want}, and certkeeper renews the one it holds when due), or remove the opt-in annotation from ${usedBy(i)}`,
   };
 });
 
@@ -173,7 +195,7 @@ export const SecretKeysMissing = check('SecretKeysMissing', (i) => {
     code: 'SecretKeysMissing',
     because: `the Secret has no ${missing.join(' and no ')}`,
     message: `Secret ${secretName(i)} has no ${missing.join(' and no ')} (or ${missing.length > 1 ? 'they are' : 'it is'} empty)`,
-    hint: 'a TLS Secret needs tls.crt (certificate and chain, PEM) and tls.key (private key, PEM)',
+    hint: `a TLS Secret needs tls.crt (certificate and chain, PEM) and tls.key (private key, PEM)${managed(i) ? `; \`${renewNow(i)}\` writes both` : ''}`,
   };
 });
 
@@ -216,8 +238,10 @@ export const KeyMismatch = check('KeyMismatch', (i) => {
   return {
     code: 'KeyMismatch',
     because: kc.message,
-    message: `tls.key of Secret ${secretName(i)} does not belong to the certificate in tls.crt (${nameOf(info)}); TLS handshakes fail`,
-    hint: 'put the private key that was used for this certificate in tls.key, or issue a new certificate with the key',
+    message: `tls.key of Secret ${secretName(i)} does not belong to the certificate in tls.crt (${nameOf(info)})${forHosts(i)}; TLS handshakes fail`,
+    hint: managed(i)
+      ? `\`${renewNow(i)}\` issues a new certificate with a new key`
+      : 'put the private key that was used for this certificate in tls.key, or issue a new certificate with the key',
   };
 });
 
@@ -228,8 +252,8 @@ export const DefaultCertificateInSecret = check('DefaultCertificateInSecret', (i
   return {
     code: 'DefaultCertificateInSecret',
     because: 'the Secret holds an ingress controller\'s default certificate',
-    message: `Secret ${secretName(i)} holds ${describeDefaultCertificate(kind)}, the controller's self-signed default that no browser trusts`,
-    hint: managed(i) ? 'delete the Secret (or run certkeeper renew --adopt) so certkeeper issues a real certificate' : 'replace it with a certificate for the Ingress hosts',
+    message: `Secret ${secretName(i)} holds ${describeDefaultCertificate(kind)}, the controller's self-signed default that no browser trusts,${forHosts(i) || ' for its hosts'}`,
+    hint: managed(i) ? `\`${renewNow(i)}\` replaces it with a real certificate (or delete the Secret, and the next pass issues one)` : `replace it with a certificate${forHosts(i) || ' for the Ingress hosts'}`,
   };
 });
 
@@ -243,7 +267,7 @@ export const SansNotCoveringHosts = check('SansNotCoveringHosts', (i) => {
     code: 'SansNotCoveringHosts',
     because: `the certificate does not cover ${uncovered.join(', ')}`,
     message: `the certificate in Secret ${secretName(i)} does not cover ${uncovered.join(', ')} (its names: ${names})`,
-    hint: managed(i) ? 'certkeeper reissues it with all hosts on its next pass (certkeeper renew --force to do it now)' : `replace it with a certificate whose subjectAltName includes ${uncovered.join(', ')}`,
+    hint: managed(i) ? `certkeeper reissues it with all hosts on its next pass (\`${renewNow(i)}\` does it now)` : `replace it with a certificate whose subjectAltName includes ${uncovered.join(', ')}`,
     perHost: {
       hosts: uncovered,
       message: (host) => `the certificate in Secret ${secretName(i)} does not cover "${host}" (its names: ${names}; uncovered: ${uncovered.join(', ')})`,
@@ -296,8 +320,10 @@ export const CertificateExpired = check('CertificateExpired', (i) => {
   return {
     code: 'CertificateExpired',
     because: `the certificate expired at ${at}`,
-    message: `the certificate in Secret ${secretName(i)} expired at ${info.notAfter.toISOString()} (${spanText(i.now.getTime() - info.notAfter.getTime())} ago)`,
-    hint: managed(i) ? 'run certkeeper renew --force for this Ingress, and check why the renewal did not happen' : 'replace the certificate, or let certkeeper manage it with kubernetes.io/tls-acme: "true"',
+    message: `the certificate in Secret ${secretName(i)}${forHosts(i)} expired at ${info.notAfter.toISOString()} (${spanText(i.now.getTime() - info.notAfter.getTime())} ago)`,
+    hint: managed(i)
+      ? `\`${renewNow(i, { force: true })}\` renews it now; its log and the Ingress's Events say why it was not renewed in time`
+      : `replace the certificate, or let certkeeper manage it: annotate Ingress ${firstIngress(i)} with kubernetes.io/tls-acme: "true" and run \`certkeeper renew --ingress ${firstIngress(i)} --adopt\``,
   };
 });
 
@@ -307,7 +333,7 @@ export const CertificateNotYetValid = check('CertificateNotYetValid', (i) => {
   return {
     code: 'CertificateNotYetValid',
     because: `the certificate is valid only from ${isoSeconds(info.notBefore)}`,
-    message: `the certificate in Secret ${secretName(i)} is valid only from ${info.notBefore.toISOString()} (in ${spanText(info.notBefore.getTime() - i.now.getTime())})`,
+    message: `the certificate in Secret ${secretName(i)}${forHosts(i)} is valid only from ${info.notBefore.toISOString()} (in ${spanText(info.notBefore.getTime() - i.now.getTime())})`,
     hint: 'check the clock of the machine that issued it, or replace it with a certificate that is valid now',
   };
 });
@@ -346,8 +372,10 @@ export const RenewalDue = check('RenewalDue', (i) => {
   return {
     code: 'CertificateNearExpiry',
     because: `the certificate expires at ${isoSeconds(info.notAfter)}; renewal was due at ${isoSeconds(plan.renewAt)}`,
-    message: `the certificate in Secret ${secretName(i)} expires at ${info.notAfter.toISOString()}, in ${spanText(left)} (lifetime ${lifetimeText(info)}; renewal is due when less than ${spanText(plan.windowMs)} remain)`,
-    hint: managed(i) ? 'certkeeper renews it on its next pass; if this persists, look at the renewal log and Events of the Ingress' : 'renew the certificate soon',
+    message: `the certificate in Secret ${secretName(i)}${forHosts(i)} expires at ${info.notAfter.toISOString()}, in ${spanText(left)} (lifetime ${lifetimeText(info)}; renewal is due when less than ${spanText(plan.windowMs)} remain)`,
+    hint: managed(i)
+      ? `certkeeper renews it on its next pass (\`${renewNow(i, { force: true })}\` does it now); if this persists, look at the renewal log and Events of the Ingress`
+      : 'renew the certificate soon',
   };
 });
 
@@ -357,8 +385,9 @@ export const SelfSignedCertificate = check('SelfSignedCertificate', (i) => {
   return {
     code: 'SelfSignedCertificate',
     because: 'the certificate is self-signed',
-    message: `the certificate in Secret ${secretName(i)} is self-signed (${info.subject || nameOf(info)}); clients do not trust it`,
-    hint: managed(i) ? 'delete the Secret or adopt it (certkeeper renew --adopt) so certkeeper replaces it with a CA-issued one' : 'use a certificate issued by a trusted CA',
+    message: `the certificate in Secret ${secretName(i)}${forHosts(i)} is self-signed (${info.subject || nameOf(info)}); clients do not trust it`,
+    // A valid self-signed certificate is not a reason to renew by itself: --force makes renew act.
+    hint: managed(i) ? `\`${renewNow(i, { force: true })}\` replaces it with a CA-issued one (or delete the Secret, and the next pass issues one)` : 'use a certificate issued by a trusted CA',
   };
 });
 
@@ -368,7 +397,7 @@ export const ChainIncomplete = check('ChainIncomplete', (i) => {
   return {
     code: 'ChainIncomplete',
     because: 'tls.crt holds only the leaf certificate',
-    message: `tls.crt of Secret ${secretName(i)} holds only the leaf certificate (issued by ${info.issuer}); clients without that intermediate cached fail to verify it`,
+    message: `tls.crt of Secret ${secretName(i)} holds only the leaf certificate${forHosts(i)} (issued by ${info.issuer}); clients without that intermediate cached fail to verify it`,
     hint: 'append the intermediate certificate(s) after the leaf in tls.crt (the fullchain.pem of ACME clients)',
   };
 });

@@ -86,8 +86,14 @@ export function explainAuthorizationError(
   code: string,
   served: Pick<TlsHandshake, 'leaf' | 'chain' | 'servername'>,
   now: Date,
+  /** The Ingress the host belongs to: the renew command is for it alone. */
+  ingress?: ObjectRef,
 ): { reason: string; hint: string } {
   const { leaf } = served;
+  // Whether certkeeper manages the Secret is not known here: say what works in either case.
+  const renew = ingress?.namespace
+    ? `if certkeeper manages ${describeObject(ingress)}, \`certkeeper renew --ingress ${ingress.namespace}/${ingress.name} --force\` (with --adopt for a Secret it did not create) replaces it; otherwise replace the certificate in its Secret`
+    : 'if certkeeper manages the Ingress, `certkeeper renew --ingress NAMESPACE/NAME --force` (with --adopt for a Secret it did not create) replaces it; otherwise replace the certificate in its Secret';
   const top = served.chain[served.chain.length - 1] ?? leaf;
   const privateCa = 'for a private or internal CA, pass its root certificate with --ca-bundle';
   const PrivateCa = `F${privateCa.slice(1)}`;
@@ -115,7 +121,7 @@ export function explainAuthorizationError(
     case 'CERT_HAS_EXPIRED':
       return {
         reason: `the certificate expired on ${day(leaf.notAfter)} (${ago(leaf.notAfter, now)})`,
-        hint: 'renew it (`certkeeper renew --ingress NAMESPACE/NAME --force`); if the Secret already holds a newer one, the controller is serving a stale copy',
+        hint: `${renew}; if the Secret already holds a newer one, the controller is serving a stale copy`,
       };
     case 'CERT_NOT_YET_VALID':
       return {
@@ -125,7 +131,7 @@ export function explainAuthorizationError(
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return {
         reason: `the certificate does not name ${served.servername ?? 'the host'}; it is for ${names(leaf)}`,
-        hint: 'the certificate in the Secret must list every host of the Ingress spec.tls entry; `certkeeper renew --force` reissues it with the right names',
+        hint: `the certificate in the Secret must list every host of the Ingress spec.tls entry: ${renew}`,
       };
     default:
       return { reason: `verification failed with ${code}`, hint: `${privateCa}; otherwise inspect the chain with \`openssl s_client -showcerts -servername HOST -connect ADDRESS\`` };
@@ -200,7 +206,7 @@ export function judgeServedCertificate(input: JudgeServedInput): Finding[] {
     // A certificate for other hosts is already explained by the mismatch.
     const nameOnly = served.authorizationError === 'ERR_TLS_CERT_ALTNAME_INVALID';
     if (!(nameOnly && out.length > 0)) {
-      const { reason, hint } = explainAuthorizationError(served.authorizationError, served, now);
+      const { reason, hint } = explainAuthorizationError(served.authorizationError, served, now, ingressRef);
       out.push(finding('ServedCertificateUntrusted', ingressRef, `the certificate ${where} serves for ${host} does not verify: ${reason}`, hint, host));
     }
   }

@@ -1,6 +1,7 @@
 // Findings → text for people, JSON for programs, GitHub Actions workflow commands for CI.
 // The JSON shape is a contract (CI filters read it): add fields, never rename or remove them.
 import { describeObject, type Finding, type Severity } from '../core/findings.js';
+import { wrapLine } from './layout.js';
 
 export const OUTPUT_FORMATS = ['text', 'json', 'github'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -84,8 +85,11 @@ export function summaryLine(s: FindingSummary): string {
   return `${plural(s.errors, 'error')}, ${plural(s.warnings, 'warning')}, ${plural(s.infos, 'info')}`;
 }
 
-/** Human output: one block per object, one entry per finding with its hint. */
-export function formatText(findings: readonly Finding[]): string {
+/**
+ * Human output: one block per object, one entry per finding with its hint. With a width, long
+ * lines wrap under their own text (the terminal's width; commands pass outputWidth()).
+ */
+export function formatText(findings: readonly Finding[], width = Infinity): string {
   const lines: string[] = [];
   let group = '';
   for (const f of orderFindings(findings)) {
@@ -102,7 +106,7 @@ export function formatText(findings: readonly Finding[]): string {
   }
   if (lines.length > 0) lines.push('');
   lines.push(summaryLine(summarize(findings)));
-  return `${lines.join('\n')}\n`;
+  return `${lines.flatMap((l) => wrapLine(l, width, /^ {11}/.test(l) ? 0 : 2)).join('\n')}\n`;
 }
 
 export interface JsonFinding {
@@ -158,13 +162,13 @@ export function formatGithub(findings: readonly Finding[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function formatFindings(findings: readonly Finding[], format: OutputFormat): string {
+export function formatFindings(findings: readonly Finding[], format: OutputFormat, width = Infinity): string {
   switch (format) {
     case 'json':
       return formatJson(findings);
     case 'github':
       return formatGithub(findings);
     default:
-      return formatText(findings);
+      return formatText(findings, width);
   }
 }

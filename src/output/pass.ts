@@ -1,9 +1,9 @@
 // A pass → text for people (one line per certificate with its reason), JSON for programs.
-import Table from 'cli-table3';
 import type { Finding } from '../core/findings.js';
 import { isoSeconds } from '../core/time.js';
 import type { PassResult, TargetOutcome } from '../pass.js';
 import { formatText as formatFindingsText, orderFindings } from './findings.js';
+import { formatTable, wrapLine } from './layout.js';
 
 const iso = (d: Date | undefined): string => (d ? isoSeconds(d) : '');
 
@@ -16,31 +16,27 @@ function counts(outcomes: readonly TargetOutcome[]): string {
     .join(', ');
 }
 
-export function formatPassText(result: PassResult): string {
+/** One summary line, a table of certificates, what needs explaining, the findings; within `width`. */
+export function formatPassText(result: PassResult, width = Infinity): string {
   const secs = ((result.finishedAt.getTime() - result.startedAt.getTime()) / 1000).toFixed(1);
   const lines: string[] = [];
   const n = result.outcomes.length;
   lines.push(
-    `${result.dryRun ? 'dry run: ' : ''}${n} certificate${n === 1 ? '' : 's'}${n ? `: ${counts(result.outcomes)}` : ''} (${secs} s, ${result.ordersPlaced} order${result.ordersPlaced === 1 ? '' : 's'}, ${result.secretsWritten} Secret write${result.secretsWritten === 1 ? '' : 's'})`,
+    ...wrapLine(`${result.dryRun ? 'dry run: ' : ''}${n} certificate${n === 1 ? '' : 's'}${n ? `: ${counts(result.outcomes)}` : ''} (${secs} s, ${result.ordersPlaced} order${result.ordersPlaced === 1 ? '' : 's'}, ${result.secretsWritten} Secret write${result.secretsWritten === 1 ? '' : 's'})`, width),
   );
   if (n > 0) {
-    const table = new Table({
-      head: ['RESULT', 'SECRET', 'HOSTS', 'NOT AFTER', 'REASON'],
-      style: { head: [], border: [], compact: true },
-      chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-    });
-    for (const o of result.outcomes) {
-      table.push([o.result, `${o.target.namespace}/${o.target.secretName}`, o.target.hosts.join(','), iso(o.notAfter), o.reason]);
-    }
-    lines.push(table.toString().replace(/^ /gm, ''));
-    const detail = result.outcomes.filter((o) => o.result !== 'skipped' || o.reason !== 'UpToDate');
+    const rows = result.outcomes.map((o) => [o.result, `${o.target.namespace}/${o.target.secretName}`, o.target.hosts.join(','), iso(o.notAfter), o.reason]);
+    lines.push(...formatTable(['RESULT', 'SECRET', 'HOSTS', 'NOT AFTER', 'REASON'], rows, width));
+    // The table says what was issued and skipped; below it only what it cannot: why something
+    // was refused, failed or is planned, and what to do about it.
+    const detail = result.outcomes.filter((o) => o.result === 'refused' || o.result === 'failed' || o.result === 'planned' || (o.result === 'skipped' && o.reason !== 'UpToDate'));
     for (const o of detail) {
-      lines.push(`${o.target.namespace}/${o.target.secretName}: ${o.message}`);
-      if (o.hint) lines.push(`  hint: ${o.hint}`);
+      lines.push(...wrapLine(`${o.target.namespace}/${o.target.secretName}: ${o.message}`, width));
+      if (o.hint) lines.push(...wrapLine(`  hint: ${o.hint}`, width));
     }
   }
   if (result.findings.length > 0) {
-    lines.push('', formatFindingsText(result.findings).trimEnd());
+    lines.push('', formatFindingsText(result.findings, width).trimEnd());
   }
   const invalid = result.dryRun ? [] : result.outcomes.filter((o) => o.valid === false);
   if (invalid.length > 0) {

@@ -1,6 +1,6 @@
 // docs/configuration.md is generated from the settings table, so the documented flags,
 // environment variables and defaults cannot drift from what the program accepts.
-import { envName, SETTINGS, type Setting } from '../config.js';
+import { defaultText, envName, settingValues, SETTINGS, type Setting } from '../config.js';
 
 export function settingsMarkdown(): string {
   const rows = Object.entries(SETTINGS)
@@ -9,9 +9,11 @@ export function settingsMarkdown(): string {
       const s = raw as Setting;
       const flag = `${s.short ? `\`${s.short}\`, ` : ''}\`${s.flag}\``;
       const env = `\`${envName(name)}\`${s.envAlias ? ` or \`${s.envAlias}\`` : ''}`;
-      const def =
-        s.defaultText ?? (s.default === undefined || typeof s.default === 'function' ? '' : s.boolean && s.default === false ? 'off' : `\`${String(s.default)}\``);
-      const help = s.help.replace(/\|/g, '\\|') + (s.repeatable ? ' (repeatable; comma-separated in the environment)' : '');
+      const shown = defaultText(s);
+      const def = s.defaultText ?? (shown === undefined ? (s.boolean ? 'off' : '') : `\`${shown.replace(/^"(.*)"$/, '$1')}\``);
+      const values = settingValues(s);
+      const help =
+        s.help.replace(/\|/g, '\\|') + (values ? ` (${values.map((v) => `\`${v}\``).join(', ')})` : '') + (s.repeatable ? ' (repeatable; comma-separated in the environment)' : '');
       return `| ${name} | ${flag} | ${env} | ${def} | ${help} |`;
     });
   return [

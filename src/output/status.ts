@@ -1,7 +1,7 @@
 // Certificate rows → a table for people, JSON for programs. The JSON shape is a contract: add
 // fields, never rename or remove them.
-import Table from 'cli-table3';
 import { CERTIFICATE_STATUSES, type CertificateRow } from '../audit-live.js';
+import { formatTable, wrapLine } from './layout.js';
 
 const minute = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
 
@@ -13,8 +13,8 @@ export function lifetimeCell(ms: number | undefined): string {
 }
 
 function hostsCell(hosts: readonly string[]): string {
-  if (hosts.length <= 2) return hosts.join(',') || '-';
-  return `${hosts.slice(0, 2).join(',')} +${hosts.length - 2}`;
+  if (hosts.length <= 3) return hosts.join(',') || '-';
+  return `${hosts.slice(0, 3).join(',')} +${hosts.length - 3}`;
 }
 
 export function statusCounts(rows: readonly CertificateRow[]): Record<string, number> {
@@ -26,16 +26,16 @@ export function statusCounts(rows: readonly CertificateRow[]): Record<string, nu
   return out;
 }
 
-/** One row per certificate; below it, one line per certificate that is not Valid, saying why. */
-export function formatStatusText(rows: readonly CertificateRow[]): string {
+/**
+ * One row per certificate; below it, one line per certificate that is not Valid, saying why. The
+ * table fits `width` by wrapping cells; no column is left out.
+ */
+export function formatStatusText(rows: readonly CertificateRow[], width = Infinity): string {
   if (rows.length === 0) return 'no certificates: no Ingress in the selection names a spec.tls secretName\n';
-  const table = new Table({
-    head: ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'LIFETIME', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'],
-    style: { head: [], border: [], compact: true },
-    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
-  });
+  const head = ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'LIFETIME', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'];
+  const cells: string[][] = [];
   for (const r of rows) {
-    table.push([
+    cells.push([
       r.namespace,
       r.secretName,
       hostsCell(r.hosts),
@@ -48,20 +48,20 @@ export function formatStatusText(rows: readonly CertificateRow[]): string {
       r.state,
     ]);
   }
-  const lines = [table.toString().replace(/^ /gm, '').replace(/ +$/gm, '')];
+  const lines = formatTable(head, cells, width);
   const notes = rows.filter((r) => r.state !== 'Valid');
   if (notes.length > 0) lines.push('');
   // A renewal due for another reason than the lifetime names it: AriRenewalDue, HostsChanged, …
-  for (const r of notes) lines.push(`${r.namespace}/${r.secretName}: ${r.state}${r.state === 'RenewalDue' && r.reason !== 'RenewalDue' ? ` (${r.reason})` : ''}: ${r.message}`);
+  for (const r of notes) lines.push(...wrapLine(`${r.namespace}/${r.secretName}: ${r.state}${r.state === 'RenewalDue' && r.reason !== 'RenewalDue' ? ` (${r.reason})` : ''}: ${r.message}`, width));
   const windows = rows.filter((r) => r.managed && r.ari);
   if (windows.length > 0) lines.push('', 'Renewal windows the CA suggests (ARI):');
   for (const r of windows) {
     const w = r.ari as NonNullable<CertificateRow['ari']>;
     const basis = r.renewalBasis === 'Ari' ? 'renews at a moment inside it' : `renewBefore wins: renews at ${minute(r.renewAt)}`;
-    lines.push(`  ${r.namespace}/${r.secretName}: ${minute(w.start)} – ${minute(w.end)} UTC, ${basis}${w.explanationUrl ? `; explanation: ${w.explanationUrl}` : ''}`);
+    lines.push(...wrapLine(`  ${r.namespace}/${r.secretName}: ${minute(w.start)} – ${minute(w.end)} UTC, ${basis}${w.explanationUrl ? `; explanation: ${w.explanationUrl}` : ''}`, width));
   }
   const counts = Object.entries(statusCounts(rows)).map(([s, n]) => `${n} ${s}`);
-  lines.push('', `${rows.length} certificate${rows.length === 1 ? '' : 's'}: ${counts.join(', ')}`);
+  lines.push('', ...wrapLine(`${rows.length} certificate${rows.length === 1 ? '' : 's'}: ${counts.join(', ')}`, width));
   return `${lines.join('\n')}\n`;
 }
 
@@ -81,6 +81,7 @@ function rowJson(r: CertificateRow): Record<string, unknown> {
     message: r.message,
   };
   if (r.issuer !== undefined) j.issuer = r.issuer;
+  if (r.profile !== undefined) j.profile = r.profile;
   if (r.notBefore) j.notBefore = r.notBefore.toISOString();
   if (r.notAfter) j.notAfter = r.notAfter.toISOString();
   if (r.daysLeft !== undefined) j.daysLeft = r.daysLeft;

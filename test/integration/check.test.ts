@@ -54,7 +54,8 @@ function ingress(namespace: string, name: string, secretName: string, hosts: str
 const leaf = (hosts: string[], extra: Parameters<TestCA['issue']>[0] = {}): TestCert => intermediate.issue({ sans: hosts, ...extra });
 
 async function check(args: string[], opts: { timeoutMs?: number } = {}): Promise<CliResult & { json?: CheckJson }> {
-  const r = await runCertkeeper(['check', '--kubeconfig', kubeconfig, ...args], opts);
+  // A wide terminal: findings stay on one line here (test/unit/layout.test.ts covers wrapping).
+  const r = await runCertkeeper(['check', '--kubeconfig', kubeconfig, ...args], { ...opts, env: { COLUMNS: '400' } });
   try {
     return { ...r, json: JSON.parse(r.stdout) as CheckJson };
   } catch {

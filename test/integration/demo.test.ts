@@ -5,10 +5,12 @@
 // output directory, so a concurrent `npm run demo` is not disturbed) and run as a real process;
 // dist/ must be built (npm test does it).
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runHelm } from '../support/kubectl.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = join(ROOT, '.tmp', 'demo-test');
@@ -106,7 +108,9 @@ describe('npm run demo', () => {
     // 5: renew issued shop/shop-tls for both hosts and refused the mistakes, each with its reason.
     const renew = flat(step(out, 5));
     expect(renew).toContain('shop/shop-tls: issued for shop.example.com, www.shop.example.com');
-    expect(renew).toMatch(/refused legacy\/legacy-tls .*SecretNotManaged/);
+    expect(renew).toMatch(/refuse legacy\/legacy-tls: .*\[SecretNotManaged\]/);
+    // Each certificate is told once in this step, not in the plan, the log, a table and a summary.
+    for (const secret of ['shop/shop-tls', 'blog/blog-tls', 'hyein-ns/lily-tls']) expect(renew.split(secret).length - 1, secret).toBe(1);
     expect(renew).toContain('[SecretNotManaged]');
     expect(renew).toMatch(/hint: .*--adopt/);
     expect(renew).toContain('it is likely a typo of the rule host "hskim.example.com"');
@@ -116,7 +120,10 @@ describe('npm run demo', () => {
     // 6: the Secrets, with hosts, issuer and expiry.
     const secrets = step(out, 6);
     expect(secrets).toMatch(/shop\s+shop-tls\s+shop\.example\.com,\s+Pebble/);
-    expect(secrets).toMatch(/legacy\s+legacy-tls\s+legacy\.example\.com\s+.*NotManaged/);
+    expect(secrets).toMatch(/legacy\s+legacy-tls\s+legacy\.example\.\S*\s+.*NotManaged/);
+    // No column is left out to fit: cells wrap instead.
+    expect(secrets).toMatch(/DAYS\s+RENEWS/);
+    expect(secrets).not.toContain('left out');
     expect(secrets).toMatch(/shop\s+shop-tls\s+kubernetes\.io\/tls/);
 
     // 7: after, the issued certificate is served (and verifies against Pebble's root); the refused stay fake.
@@ -143,7 +150,22 @@ describe('npm run demo', () => {
     expect(flat(gateway)).toContain('ListenerHostnameNotRouted');
     expect(flat(gateway)).toContain('HTTPRoute hostname "api.store.example.com" is likely what was meant');
 
-    expect(flat(step(out, 10))).toContain('helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\ --set acme.email=you@example.com');
+    const summary = flat(step(out, 10));
+    // The chart refuses to render without an image: the line shown must name one, after building it.
+    expect(summary).toContain('docker build -t REGISTRY/certkeeper:TAG .');
+    expect(summary).toContain('helm install certkeeper charts/certkeeper -n certkeeper --create-namespace \\ --set image.repository=REGISTRY/certkeeper --set image.tag=TAG \\ --set acme.email=you@example.com');
+    // …and the chart accepts exactly that line: render it with the real helm.
+    const line = /helm install (certkeeper charts\/certkeeper .*?acme\.email=\S+)/.exec(summary)?.[1] ?? '';
+    const args = line.replace(/\\/g, ' ').split(/\s+/).filter(Boolean).map((a) => (a === 'charts/certkeeper' ? join(ROOT, 'charts', 'certkeeper') : a));
+    const dir = mkdtempSync(join(tmpdir(), 'certkeeper-demo-helm-'));
+    try {
+      writeFileSync(join(dir, 'kubeconfig'), '');
+      const rendered = await runHelm(['template', ...args], { kubeconfig: join(dir, 'kubeconfig') });
+      expect(rendered.code, rendered.stderr).toBe(0);
+      expect(rendered.stdout).toContain('image: "REGISTRY/certkeeper:TAG"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const pid = servePid(out);
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid ?? 0)).toBe(true);

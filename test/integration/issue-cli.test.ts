@@ -1,14 +1,14 @@
 // `certkeeper issue` as a real process against a real Pebble: files written with matching SANs
 // and key, usage errors with exit code 2, and a CA that dies mid-order leaving nothing behind.
 import { randomUUID, X509Certificate } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkKeyMatches, parseCertificate } from '../../src/core/cert.js';
 import { runCertkeeper } from '../support/cli.js';
-import { startPebble, type Pebble } from '../support/pebble.js';
+import { PEBBLE_EAB, startPebble, type Pebble } from '../support/pebble.js';
 
 let pebble: Pebble;
 let work: string;
@@ -101,6 +101,79 @@ describe('certkeeper issue', () => {
     expect(r.stderr).toContain(`--out ${file} is a file, not a folder`);
   });
 
+  it('says the mode of each file it wrote', async () => {
+    const out = join(work, 'modes');
+    const r = await runCertkeeper(args(pebble, out, ['-d', name()]));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/privkey\.pem\s+0600 \(the private key: this user only\)/);
+    for (const f of ['fullchain.pem', 'cert.pem', 'chain.pem']) {
+      expect(r.stdout).toMatch(new RegExp(`${f.replace('.', '\\.')}\\s+0644`));
+      expect((await stat(join(out, f))).mode & 0o777).toBe(0o644);
+    }
+  });
+
+  it('explains a failed validation for this machine, not for a cluster: port 80 here, the firewall, DNS', async () => {
+    // Our responder listens on another port than the one the CA connects to: nothing answers there.
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const elsewhere = (blocker.address() as { port: number }).port;
+    await new Promise<void>((r) => blocker.close(() => r()));
+    const out = join(work, 'unreachable');
+    const argv = args(pebble, out, ['-d', name('unreachable')]);
+    argv[argv.indexOf('--http-port') + 1] = String(elsewhere);
+    const r = await runCertkeeper(argv);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('validation failed for unreachable-');
+    const hint = /hint: (.*)/.exec(r.stderr)?.[1] ?? '';
+    expect(hint).toMatch(/port 80 of this machine/);
+    expect(hint).toMatch(/firewall/);
+    expect(hint).toMatch(/DNS/);
+    expect(hint).toContain(`--http-port ${elsewhere}`);
+    expect(hint).not.toMatch(/ingress|NodePort|certkeeper check/);
+    // The folder did not exist before the run: a failed run leaves none behind.
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('keeps a folder that was there before a failed run, and what was in it', async () => {
+    const out = join(work, 'existing');
+    await mkdir(out);
+    await writeFile(join(out, 'notes.txt'), 'mine');
+    const argv = args(pebble, out, ['-d', name()]);
+    argv[argv.indexOf('--http-port') + 1] = '1';
+    const r = await runCertkeeper(argv);
+    expect(r.code).toBe(1);
+    expect(await readdir(out)).toEqual(['notes.txt']);
+  });
+
+  it('names --acme-ca-bundle when the CA\'s TLS certificate is not trusted', async () => {
+    const argv = args(pebble, join(work, 'untrusted'), ['-d', name()]);
+    argv.splice(argv.indexOf('--acme-ca-bundle'), 2);
+    const r = await runCertkeeper(argv);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/hint: .*--acme-ca-bundle/);
+    await expect(stat(join(work, 'untrusted'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  describe('with a CA that requires external account binding', () => {
+    let eab: Pebble;
+    beforeAll(async () => {
+      eab = await startPebble({ eab: true });
+    });
+    afterAll(async () => {
+      await eab?.stop();
+    });
+    it('gives the EAB hint, not the HTTP-01 one, when the CA refuses the binding or asks for one', async () => {
+      const accounts = ['--account-dir', join(work, 'eab-accounts')];
+      const wrong = await runCertkeeper([...args(eab, join(work, 'eab'), ['-d', name()]), ...accounts, '--eab-kid', PEBBLE_EAB.kid, '--eab-hmac-key', 'd3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5']);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(/hint: .*--eab-kid and --eab-hmac-key/);
+      expect(/hint: (.*)/.exec(wrong.stderr)?.[1]).not.toMatch(/challenge|check --probe/);
+      const none = await runCertkeeper([...args(eab, join(work, 'eab'), ['-d', name()]), ...accounts]);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/hint: .*--eab-kid and --eab-hmac-key/);
+    });
+  });
+
   describe('when port 80 (here: the challenge port) is taken', () => {
     let blocker: Server | undefined;
     afterEach(() => new Promise<void>((r) => (blocker ? blocker.close(() => r()) : r())));
@@ -133,7 +206,8 @@ describe('certkeeper issue when the CA dies mid-order', () => {
       // Refused on the next request, or reset when the kill lands while a request is in flight.
       expect(r.stderr).toMatch(new RegExp(`cannot reach the ACME server at ${dying.directoryUrl.replace(/\/dir$/, '')}.*(ECONNREFUSED|ECONNRESET)`));
       expect(r.stderr).not.toContain('Cannot read properties of undefined');
-      expect(await readdir(out)).toEqual([]);
+      // The run created --out, and takes it away again: nothing half-done is left behind.
+      await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
       await dying.stop();
     }

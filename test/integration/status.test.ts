@@ -61,7 +61,8 @@ function secret(name: string, days: { from: number; to: number }, extra: Partial
 }
 
 async function status(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; json?: StatusJson }> {
-  const r = await runCertkeeper(['status', '--kubeconfig', kubeconfig, '--namespace', ns, ...args]);
+  // A wide terminal: rows stay on one line here (test/unit/layout.test.ts covers wrapping).
+  const r = await runCertkeeper(['status', '--kubeconfig', kubeconfig, '--namespace', ns, ...args], { env: { COLUMNS: '400' } });
   try {
     return { ...r, json: JSON.parse(r.stdout) as StatusJson };
   } catch {

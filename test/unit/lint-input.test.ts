@@ -21,7 +21,8 @@ async function cli(args: string[], stdin = ''): Promise<{ code: number; out: str
   const program = new Command('certkeeper').exitOverride();
   registerLint(
     program,
-    { stdout: (t) => (out += t), stderr: (t) => (err += t), stdin: Readable.from([stdin]) },
+    // A wide terminal: these tests look at escaping, and lines stay whole (layout.test.ts wraps).
+    { stdout: (t) => (out += t), stderr: (t) => (err += t), stdin: Readable.from([stdin]), columns: 1000 },
     (c) => (code = c),
   );
   try {
