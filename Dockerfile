@@ -16,7 +16,7 @@ COPY src ./src
 # Type-checks, then bundles dist/cli.js and its chunks (scripts/build.mjs).
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
- && chmod 0755 dist/cli.js
+ && chmod 0755 dist/cli.js dist/kubectl-plugin.js
 
 # Runtime stage: Node, the compiled program and its production node_modules; no sources, no
 # compilers, no test tools.
@@ -33,7 +33,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # `kubectl exec deploy/certkeeper -- certkeeper status` needs the command on PATH.
-RUN ln -s /app/dist/cli.js /usr/local/bin/certkeeper
+RUN ln -s /app/dist/cli.js /usr/local/bin/certkeeper \
+ && ln -s /app/dist/kubectl-plugin.js /usr/local/bin/kubectl-certkeeper
 # 65532 is the conventional "nonroot" uid (distroless); the chart's securityContext uses the same.
 USER 65532:65532
 EXPOSE 8080 9090

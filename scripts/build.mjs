@@ -81,7 +81,7 @@ export async function buildCli({ typecheck = true, metafile } = {}) {
   rmSync(OUT, { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: { cli: 'src/cli.ts' },
+    entryPoints: { cli: 'src/bin/certkeeper.ts', 'kubectl-plugin': 'src/bin/kubectl-certkeeper.ts' },
     outdir: OUT,
     chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
@@ -105,7 +105,7 @@ export async function buildCli({ typecheck = true, metafile } = {}) {
     metafile: Boolean(metafile),
   });
   if (metafile) writeFileSync(metafile, JSON.stringify(result.metafile));
-  chmodSync(join(OUT, 'cli.js'), 0o755);
+  for (const bin of ['cli.js', 'kubectl-plugin.js']) chmodSync(join(OUT, bin), 0o755);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -1,7 +1,4 @@
-#!/usr/bin/env node
 // The command line: the only place that turns results into exit codes and text.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Help } from 'commander';
 import type { CliIo } from './commands/common.js';
 import { MAX_HELP_WIDTH, outputWidth, wrapHelp } from './output/layout.js';
@@ -35,7 +32,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   lint: {
     term: 'lint [options] <paths...>',
-    summary: 'check Ingress manifests (and TLS Secrets among them) offline, for CI',
+    summary: 'check Ingress and Gateway manifests (and TLS Secrets among them) offline, for CI',
     load: async () => (await import('./commands/lint.js')).registerLint,
   },
   check: {
@@ -72,7 +69,7 @@ export async function runCli(argv: readonly string[], io: CliIo, opts: { name?: 
   const program = new Command()
     .name(opts.name ?? 'certkeeper')
     .description(
-      'Keeps the TLS certificates of Kubernetes Ingresses valid: issues and renews them through ACME HTTP-01, ' +
+      'Keeps the TLS certificates of Kubernetes Ingresses and Gateways valid: issues and renews them through ACME HTTP-01, ' +
         'writes kubernetes.io/tls Secrets, checks what is really served, and alerts before anything expires.',
     )
     .version(VERSION, '-V, --version')
@@ -104,17 +101,6 @@ export async function runCli(argv: readonly string[], io: CliIo, opts: { name?: 
   if (failure === undefined) return exitCode ?? EXIT.ok;
   if (failure instanceof CommanderError) return exitCode ?? EXIT.usage;
   throw failure;
-}
-
-/** True when the module at `moduleUrl` is the script node was started with (through any symlink). */
-export function isMain(moduleUrl: string = import.meta.url): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === fileURLToPath(moduleUrl);
-  } catch {
-    return false;
-  }
 }
 
 /** The process entry of `certkeeper` and of `kubectl-certkeeper` (src/kubectl-plugin.ts). */
@@ -152,4 +138,3 @@ export function main(argv: readonly string[], opts: { name?: string } = {}): voi
   );
 }
 
-if (isMain()) main(process.argv.slice(2));

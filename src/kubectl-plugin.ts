@@ -1,10 +1,7 @@
-#!/usr/bin/env node
 // `kubectl certkeeper …`: kubectl runs any `kubectl-certkeeper` on the PATH as a plugin and hands
 // it every argument after the plugin name, with the environment (KUBECONFIG) unchanged. certkeeper
 // already takes --kubeconfig, --context and -n/--namespace as kubectl does; this maps the few
 // spellings it would otherwise refuse, and names itself `kubectl certkeeper` in help and errors.
-import { isMain, main } from './cli.js';
-
 /** kubectl's spellings → certkeeper's. */
 export function kubectlArgs(argv: readonly string[]): string[] {
   const out: string[] = [];
@@ -20,5 +17,3 @@ export function kubectlArgs(argv: readonly string[]): string[] {
   }
   return out;
 }
-
-if (isMain(import.meta.url)) main(kubectlArgs(process.argv.slice(2)), { name: 'kubectl certkeeper' });

@@ -124,6 +124,8 @@ export interface PassResult {
   stopped?: string;
 }
 
+const WRITTEN = 'written into its Secret';
+
 /** A certificate on its way into its Secret: just issued, or kept from an earlier attempt. */
 interface IssuedForWrite {
   fullchainPem: string;
@@ -564,7 +566,10 @@ class Pass {
     try {
       await this.ports.stash.remove(target);
       this.kept.delete(name);
-      this.log.info({ target: name }, `removed the certificate kept for ${name}: ${why}`);
+      // Written into its Secret is every issuance's normal end: the issued line says it; the rest is news.
+      const line = `removed the certificate kept for ${name}: ${why}`;
+      if (why === WRITTEN) this.log.debug({ target: name }, line);
+      else this.log.info({ target: name }, line);
     } catch (e) {
       this.log.warn({ target: name, err: errorMessage(e) }, 'could not remove a kept certificate; the next pass removes it');
     }
@@ -600,7 +605,7 @@ class Pass {
       if (isApiUnreachable(e)) this.stop(e);
       return this.writeFailed(target, secrets.get(name) ?? secret, cert.info, e, decision, how.kept);
     }
-    if (how.kept) await this.dropKept(target, 'written into its Secret');
+    if (how.kept) await this.dropKept(target, WRITTEN);
     if (this.failureState.has(failureKey(target))) {
       // A failure record kept in the state ConfigMap is cleared by the success.
       await ports.failures.save(failureKey(target), undefined).catch(() => undefined);

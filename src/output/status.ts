@@ -12,6 +12,12 @@ export function lifetimeCell(ms: number | undefined): string {
   return hours % 24 === 0 ? `${hours / 24}d` : `${hours}h`;
 }
 
+/** "classic 90d", "90d" (a CA without profiles), "-" (no certificate). */
+export function profileCell(profile: string | undefined, lifetimeMs: number | undefined): string {
+  const parts = [profile, lifetimeMs === undefined ? undefined : lifetimeCell(lifetimeMs)].filter((x): x is string => x !== undefined);
+  return parts.length > 0 ? parts.join(' ') : '-';
+}
+
 function hostsCell(hosts: readonly string[]): string {
   if (hosts.length <= 3) return hosts.join(',') || '-';
   return `${hosts.slice(0, 3).join(',')} +${hosts.length - 3}`;
@@ -32,7 +38,9 @@ export function statusCounts(rows: readonly CertificateRow[]): Record<string, nu
  */
 export function formatStatusText(rows: readonly CertificateRow[], width = Infinity): string {
   if (rows.length === 0) return 'no certificates: no Ingress in the selection names a spec.tls secretName\n';
-  const head = ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'LIFETIME', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'];
+  // PROFILE holds the profile and the lifetime the CA really issued ("tlsserver 45d"): one column
+  // fewer keeps every column whole at 100 columns.
+  const head = ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'];
   const cells: string[][] = [];
   for (const r of rows) {
     cells.push([
@@ -40,8 +48,7 @@ export function formatStatusText(rows: readonly CertificateRow[], width = Infini
       r.secretName,
       hostsCell(r.hosts),
       r.issuer ?? '-',
-      r.profile ?? '-',
-      lifetimeCell(r.lifetimeMs),
+      profileCell(r.profile, r.lifetimeMs),
       minute(r.notAfter),
       r.daysLeft === undefined ? '-' : String(r.daysLeft),
       r.managed ? minute(r.renewAt) : '-',

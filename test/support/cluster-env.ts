@@ -28,7 +28,7 @@ export interface ClusterEnv {
   onValidation: { hook: ((host: string) => void) | undefined };
   /** Flags for a renew-like command against this world. */
   flags(extra?: string[]): string[];
-  renew(extra?: string[], opts?: { timeoutMs?: number }): Promise<CliResult & { json?: RenewJson }>;
+  renew(extra?: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<CliResult & { json?: RenewJson }>;
   /** Starts `renew -o json` without waiting, for tests that kill it or race two of them. */
   startRenew(extra?: string[], opts?: { timeoutMs?: number }): RunningRenew;
   /** topology 'controller' only: the ingress controller Pebble validates through. */
@@ -229,7 +229,8 @@ export async function startClusterEnv(options: ClusterEnvOptions = {}): Promise<
     directoryUrl,
     onValidation,
     flags,
-    renew: async (extra = [], opts = {}) => withJson(await runCertkeeper(['renew', ...flags(['-o', 'json', ...extra])], opts)),
+    // Text output is read as data here: one line per certificate, not wrapped at 80 columns.
+    renew: async (extra = [], opts = {}) => withJson(await runCertkeeper(['renew', ...flags(['-o', 'json', ...extra])], { ...opts, env: { COLUMNS: '400', ...opts.env } })),
     startRenew: (extra = [], opts = {}) => {
       const child = spawn(process.execPath, [CLI, 'renew', ...flags(['-o', 'json', ...extra])], {
         env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'info' },
