@@ -72,17 +72,13 @@ const patchPlugin = {
   },
 };
 
-/** `metafile`: where to write esbuild's account of what went into each chunk (for size work). */
-export async function buildCli({ typecheck = true, metafile } = {}) {
-  if (typecheck) {
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--noEmit'], { cwd: ROOT, stdio: 'inherit' });
-    if (tsc.status !== 0) throw new Error('type errors (tsc -p tsconfig.build.json --noEmit)');
-  }
-  rmSync(OUT, { recursive: true, force: true });
-  const result = await build({
+/**
+ * The esbuild options of dist/cli.js without entry points and output folder. The benchmarks bundle
+ * their workers with these, so that what they measure loads as the CLI does.
+ */
+export function bundleOptions() {
+  return {
     absWorkingDir: ROOT,
-    entryPoints: { cli: 'src/cli.ts' },
-    outdir: OUT,
     chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     splitting: true,
@@ -102,8 +98,24 @@ export async function buildCli({ typecheck = true, metafile } = {}) {
     // which an ES module does not have.
     banner: { js: "import { createRequire as __certkeeperRequire } from 'node:module'; const require = __certkeeperRequire(import.meta.url);" },
     logLevel: 'warning',
-    metafile: Boolean(metafile),
-  });
+  };
+}
+
+/** Bundles another entry point (a benchmark's worker) as dist/cli.js is bundled; returns the output file. */
+export async function bundleEntry(name, entry, outdir) {
+  rmSync(outdir, { recursive: true, force: true });
+  await build({ ...bundleOptions(), entryPoints: { [name]: entry }, outdir });
+  return join(outdir, `${name}.js`);
+}
+
+/** `metafile`: where to write esbuild's account of what went into each chunk (for size work). */
+export async function buildCli({ typecheck = true, metafile } = {}) {
+  if (typecheck) {
+    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--noEmit'], { cwd: ROOT, stdio: 'inherit' });
+    if (tsc.status !== 0) throw new Error('type errors (tsc -p tsconfig.build.json --noEmit)');
+  }
+  rmSync(OUT, { recursive: true, force: true });
+  const result = await build({ ...bundleOptions(), entryPoints: { cli: 'src/cli.ts' }, outdir: OUT, metafile: Boolean(metafile) });
   if (metafile) writeFileSync(metafile, JSON.stringify(result.metafile));
   chmodSync(join(OUT, 'cli.js'), 0o755);
 }

@@ -1,0 +1,107 @@
+// The child process of bench:pass: runPass as `renew` builds it (createKubeRuntime, the same
+// settings), `passes` times in one process, with figures per pass. bench/pass.ts bundles this file
+// with the options of dist/cli.js (scripts/build.mjs), so the code that loads and the memory it
+// takes are what a `certkeeper renew` or `run` process loads, not tsc's one-file-per-module output.
+//
+// Optional: a V8 heap snapshot at the pass's high-water mark (every list read, nothing decided
+// yet) or after the last pass (what stays between passes), for bench/heap-summary.ts.
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
+import { CLUSTER_SETTINGS } from '../src/commands/renew.js';
+import { resolveSettings } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { runPass, type PassPorts, type PassResult } from '../src/pass.js';
+import type { ClusterPort } from '../src/ports.js';
+import { createKubeRuntime, passOptionsFrom } from '../src/wiring.js';
+
+export interface WorkerRequest {
+  kubeconfig: string;
+  directoryUrl: string;
+  caFile: string;
+  passes: number;
+  /** Write heap snapshots into this folder: `lists` (pass 1, once both lists are read), `end` (after the last pass and a GC). */
+  heapSnapshot?: { dir: string; at: ('lists' | 'end')[] };
+}
+
+export interface PassFigures {
+  wallMs: number;
+  userMs: number;
+  sysMs: number;
+  /** After the pass and a forced GC: what the pass leaves behind. */
+  heapUsedKb: number;
+  rssKb: number;
+  results: Record<string, number>;
+}
+
+export interface WorkerResult {
+  /** Module loading up to the first line of this worker (node start excluded). */
+  loadMs: number;
+  runtimeMs: number;
+  passes: PassFigures[];
+  maxRssKb: number;
+  snapshots: Record<string, string>;
+}
+
+const loadedAt = performance.now();
+
+/**
+ * Snapshots the heap once the first pass has read both lists and the failure records (its peak of
+ * live data). Nothing is in flight then, so no request deadline runs out while V8 writes the file.
+ */
+function snapshotAfterLists(ports: PassPorts, file: string, taken: Record<string, string>): PassPorts {
+  let ingresses: Promise<unknown> | undefined;
+  let failures: Promise<unknown> | undefined;
+  const cluster: ClusterPort = Object.create(ports.cluster) as ClusterPort;
+  cluster.listIngresses = (ns) => (ingresses ??= ports.cluster.listIngresses(ns)) as ReturnType<ClusterPort['listIngresses']>;
+  cluster.listTlsSecrets = async (ns) => {
+    const secrets = await ports.cluster.listTlsSecrets(ns);
+    if (!taken.lists) {
+      await Promise.all([ingresses, failures]);
+      taken.lists = writeHeapSnapshot(file);
+    }
+    return secrets;
+  };
+  const load = () => (failures ??= ports.failures.load()) as ReturnType<PassPorts['failures']['load']>;
+  return { ...ports, cluster, failures: { ...ports.failures, load } };
+}
+
+async function worker(req: WorkerRequest): Promise<WorkerResult> {
+  const loadMs = loadedAt;
+  const cfg = resolveSettings([...CLUSTER_SETTINGS, 'concurrency'], { kubeconfig: req.kubeconfig, directory: req.directoryUrl, acmeCaBundle: req.caFile }, {});
+  // Log lines are formatted as `renew` formats them (one per Target), then dropped.
+  const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat, destination: createWriteStream('/dev/null') });
+  const t0 = performance.now();
+  const runtime = await createKubeRuntime(cfg, log);
+  const runtimeMs = performance.now() - t0;
+  const snapshots: Record<string, string> = {};
+  const snap = req.heapSnapshot;
+  const ports = snap?.at.includes('lists') ? snapshotAfterLists(runtime.ports, join(snap.dir, 'lists.heapsnapshot'), snapshots) : runtime.ports;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const passes: PassFigures[] = [];
+  try {
+    for (let i = 0; i < req.passes; i++) {
+      const cpu0 = process.cpuUsage();
+      const t = performance.now();
+      const result: PassResult = await runPass(i === 0 ? ports : runtime.ports, passOptionsFrom(runtime.directoryUrl, cfg));
+      const wallMs = performance.now() - t;
+      const cpu = process.cpuUsage(cpu0);
+      const results: Record<string, number> = {};
+      for (const o of result.outcomes) results[`${o.result}/${o.reason}`] = (results[`${o.result}/${o.reason}`] ?? 0) + 1;
+      gc?.();
+      const mem = process.memoryUsage();
+      passes.push({ wallMs, userMs: cpu.user / 1000, sysMs: cpu.system / 1000, heapUsedKb: mem.heapUsed / 1024, rssKb: mem.rss / 1024, results });
+    }
+    if (snap?.at.includes('end')) {
+      gc?.();
+      snapshots.end = writeHeapSnapshot(join(snap.dir, 'end.heapsnapshot'));
+    }
+  } finally {
+    await runtime.close();
+  }
+  return { loadMs, runtimeMs, passes, maxRssKb: process.resourceUsage().maxRSS, snapshots };
+}
+
+const result = await worker(JSON.parse(process.argv[2] ?? '{}') as WorkerRequest);
+// Keep-alive sockets to the API would hold the process open for their idle timeout.
+process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
