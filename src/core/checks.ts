@@ -88,7 +88,10 @@ const nameOf = (info: CertInfo): string => info.subjectCN ?? info.sans[0] ?? inf
 function keyCheckOf(i: CheckInput): KeyCheck | undefined {
   const crt = i.secret.crt.value;
   const key = i.secret.key.value;
-  if (!certOf(i) || !crt || !key?.trim()) return undefined;
+  const info = certOf(i);
+  if (!info || !crt || !key?.trim()) return undefined;
+  // certkeeper checked this very content when it wrote it (core/secret.ts ANNOTATION.digest).
+  if (i.secret.trusted) return { ok: true, keyType: info.keyType };
   try {
     return checkKeyMatches(crt, key);
   } catch (e) {

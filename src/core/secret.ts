@@ -1,7 +1,8 @@
 // The kubernetes.io/tls Secret certkeeper writes, the records it keeps on it, and the one decoder
 // of what a Secret holds (API objects with base64 `data`, manifests with `stringData`). Pure:
 // builds and reads plain objects; the kube adapter sends them.
-import { parseCertificate, type CertInfo } from './cert.js';
+import { createHash } from 'node:crypto';
+import { checkKeyMatches, parseCertificate, type CertInfo } from './cert.js';
 import { isRecord } from './ingress.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -16,6 +17,12 @@ export const ANNOTATION = {
   failures: 'certkeeper.dev/failures',
   retryAfter: 'certkeeper.dev/retry-after',
   lastError: 'certkeeper.dev/last-error',
+  /**
+   * What certkeeper wrote into tls.crt and tls.key, as a digest (contentDigest), written only when
+   * that content passed the checks that read the private key and every certificate of the chain.
+   * While it matches, those checks are not run again: a pass over Secrets it wrote parses no key.
+   */
+  digest: 'certkeeper.dev/digest',
 } as const;
 
 /** A Secret as the API returns it, reduced to what certkeeper reads and writes. */
@@ -61,6 +68,20 @@ export interface SecretView {
   info?: CertInfo;
   /** Why tls.crt does not parse, when it has a value that does not. */
   parseError?: string;
+  /**
+   * tls.crt and tls.key are byte for byte what certkeeper wrote and checked (the digest annotation
+   * matches): the key belongs to the leaf. Checks that would parse the key trust this instead.
+   */
+  trusted?: boolean;
+}
+
+/**
+ * The digest of a Secret's content that certkeeper.dev/digest records: SHA-256 over the length of
+ * tls.crt in bytes, a colon, tls.crt and tls.key (the length keeps a boundary moved between the two
+ * from giving the same digest).
+ */
+export function contentDigest(crt: string, key: string): string {
+  return `sha256:${createHash('sha256').update(`${Buffer.byteLength(crt)}:`).update(crt).update(key).digest('hex')}`;
 }
 
 function decodeValue(secret: Record<string, unknown>, key: string): SecretValue {
@@ -97,6 +118,10 @@ export function viewSecret(secret: unknown): SecretView {
       view.parseError = e instanceof Error ? e.message : String(e);
     }
   }
+  const recorded = annotations[ANNOTATION.digest];
+  if (recorded !== undefined && view.info && view.crt.value !== undefined && view.key.value !== undefined && recorded === contentDigest(view.crt.value, view.key.value)) {
+    view.trusted = true;
+  }
   return view;
 }
 
@@ -131,6 +156,20 @@ export function failureAnnotations(r: FailureRecord): Record<string, string> {
   };
 }
 
+/**
+ * Whether the checks that a matching digest lets later passes skip pass now: every certificate of
+ * the chain parses and the key belongs to the leaf. Content that fails them gets no digest, so every
+ * pass checks it in full and decides exactly as without the digest.
+ */
+function passesContentChecks(fullchainPem: string, keyPem: string): boolean {
+  try {
+    parseCertificate(fullchainPem);
+    return checkKeyMatches(fullchainPem, keyPem).ok;
+  } catch {
+    return false;
+  }
+}
+
 export interface IssuedForSecret {
   fullchainPem: string;
   keyPem: string;
@@ -149,12 +188,14 @@ export function buildTlsSecret(namespace: string, name: string, cert: IssuedForS
   delete annotations[ANNOTATION.failures];
   delete annotations[ANNOTATION.retryAfter];
   delete annotations[ANNOTATION.lastError];
+  delete annotations[ANNOTATION.digest];
   Object.assign(annotations, {
     [ANNOTATION.hosts]: cert.hosts.join(','),
     [ANNOTATION.notAfter]: cert.notAfter.toISOString(),
     [ANNOTATION.renewAt]: cert.renewAt.toISOString(),
     [ANNOTATION.issuer]: cert.issuerUrl,
   });
+  if (passesContentChecks(cert.fullchainPem, cert.keyPem)) annotations[ANNOTATION.digest] = contentDigest(cert.fullchainPem, cert.keyPem);
   const metadata: SecretObject['metadata'] = {
     name,
     namespace,
