@@ -17,6 +17,7 @@ import {
 import { TLS_SECRET_TYPE, type SecretObject } from '../core/secret.js';
 import type { ClusterError } from '../errors.js';
 import { kubeCall, listAllPages, PAGE_SIZE, statusCode, type CallOptions, type RetryPolicy } from './client.js';
+import { listReduced, reduceIngress, reduceSecret } from './lists.js';
 
 const mergePatch = (options: ConfigurationOptions) => setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options);
 
@@ -56,7 +57,7 @@ export class Kube {
   readonly networking: NetworkingV1Api;
   readonly coordination: CoordinationV1Api;
   readonly server: string;
-  private readonly retry: Partial<RetryPolicy>;
+  readonly retry: Partial<RetryPolicy>;
 
   constructor(
     readonly kc: KubeConfig,
@@ -94,18 +95,15 @@ export class Kube {
 
   // Ingresses ---------------------------------------------------------------------------------
 
-  async listIngresses(namespace?: string): Promise<unknown[]> {
-    const items = await listAllPages<V1Ingress>(
+  /** Every Ingress, reduced page by page to what certkeeper reads (lists.ts). */
+  listIngresses(namespace?: string): Promise<unknown[]> {
+    return listReduced(
+      this,
       namespace ? { verb: 'list', resource: 'ingresses', namespace } : { verb: 'list', resource: 'ingresses' },
-      (cont, options) =>
-        namespace
-          ? this.networking.listNamespacedIngress({ namespace, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
-          : this.networking.listIngressForAllNamespaces({ limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
-      this.server,
-      this.retry,
+      namespace ? `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/ingresses` : '/apis/networking.k8s.io/v1/ingresses',
+      {},
+      reduceIngress,
     );
-    // The API omits apiVersion/kind on list items; the core recognises Ingresses by them.
-    return items.map((i) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', ...plain<object>(i) }));
   }
 
   /**
@@ -158,18 +156,15 @@ export class Kube {
     return this.listSecrets(`type=${TLS_SECRET_TYPE}`, namespace);
   }
 
-  /** Secrets matching a field selector, in one namespace or all, page by page. */
-  async listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
-    const items = await listAllPages<V1Secret>(
+  /** Secrets matching a field selector, in one namespace or all, reduced page by page (lists.ts). */
+  listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
+    return listReduced(
+      this,
       namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
-      (cont, options) =>
-        namespace
-          ? this.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
-          : this.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
-      this.server,
-      this.retry,
+      namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets` : '/api/v1/secrets',
+      { fieldSelector },
+      reduceSecret,
     );
-    return items.map((s) => plain<SecretObject>(s));
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
