@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { auditSecret } from '../../src/core/checks.js';
 import { decide } from '../../src/core/policy.js';
 import { buildTlsSecret, viewSecret, type SecretObject } from '../../src/core/secret.js';
-import { planTargets } from '../../src/core/targets.js';
+import { planTargets, type Target } from '../../src/core/targets.js';
 import { reduceIngress, reduceSecret } from '../../src/kube/lists.js';
 import { createCA, generateTestKey, tlsSecret } from '../support/certs.js';
 
@@ -83,7 +83,7 @@ describe('reduceSecret', () => {
   const ca = createCA({ key: 'ecdsa-p256' });
   const hosts = ['web.example.com'];
   const cert = ca.intermediate({ key: 'ecdsa-p256' }).issue({ sans: hosts, key: generateTestKey('ecdsa-p256') });
-  const target = { namespace: 'shop', secretName: 'web-tls', hosts, ingresses: [{ namespace: 'shop', name: 'web' }], settings: { keyType: 'ecdsa-p256' as const } };
+  const target: Target = { namespace: 'shop', secretName: 'web-tls', hosts, ingresses: [{ namespace: 'shop', name: 'web' }], settings: { keyType: 'ecdsa-p256' } };
   const asApi = (s: Obj): Obj => {
     const meta = s.metadata as Obj;
     return {
