@@ -72,12 +72,12 @@ export function summariseHeapSnapshot(json: string, top = 15): HeapSummary {
     firstEdge[i + 1] = e;
   }
   const typeOf = (i: number) => nodeTypes[nodes[i * NF + nType] ?? 0] ?? '?';
-  const nameOf = (i: number): string => {
+  const nameOf = (i: number, detailed = false): string => {
     const t = typeOf(i);
     if (t === 'object' || t === 'native') return strings[nodes[i * NF + nName] ?? 0] ?? '?';
     if (t === 'string' || t === 'concatenated string' || t === 'sliced string') return '(string)';
     if (t === 'closure') return '(closure)';
-    if (t === 'code') {
+    if (t === 'code' && detailed) {
       // Scripts are named by their URL: keep the file name, so that a held source says whose it is.
       const raw = strings[nodes[i * NF + nName] ?? 0] ?? '';
       const file = /[^/]+\.(?:m?js|cjs|json)$/.exec(raw)?.[0];
@@ -206,11 +206,11 @@ export function summariseHeapSnapshot(json: string, top = 15): HeapSummary {
   const holder = (o: number): string => {
     const n = byOrder[o] ?? 0;
     const d = byOrder[idom[o] ?? root] ?? 0;
-    if (!synthetic(d)) return `${nameOf(d)}${edgeLabel(d, n)}`;
+    if (!synthetic(d)) return `${nameOf(d, true)}${edgeLabel(d, n)}`;
     let fallback = '';
     for (let p = predCount[n] ?? 0; p < (predCount[n + 1] ?? 0); p++) {
       const from = preds[p] ?? 0;
-      if (!synthetic(from)) return `${nameOf(from)}${edgeLabel(from, n)}`;
+      if (!synthetic(from)) return `${nameOf(from, true)}${edgeLabel(from, n)}`;
       fallback ||= strings[nodes[from * NF + nName] ?? 0] ?? '(root)';
     }
     return fallback || '(root)';

@@ -30,6 +30,10 @@ export interface PassFigures {
   sysMs: number;
   /** After the pass and a forced GC: what the pass leaves behind. */
   heapUsedKb: number;
+  /** V8's heap as reserved (it grows for a big pass and gives little back). */
+  heapTotalKb: number;
+  /** Memory of Buffers and other objects outside V8's heap. */
+  externalKb: number;
   rssKb: number;
   results: Record<string, number>;
 }
@@ -40,6 +44,8 @@ export interface WorkerResult {
   runtimeMs: number;
   passes: PassFigures[];
   maxRssKb: number;
+  /** Highest values seen by a 5 ms sampler during the passes (it cannot see inside synchronous stretches). */
+  peak: { heapUsedKb: number; heapTotalKb: number; externalKb: number; rssKb: number };
   snapshots: Record<string, string>;
 }
 
@@ -79,6 +85,14 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
   const ports = snap?.at.includes('lists') ? snapshotAfterLists(runtime.ports, join(snap.dir, 'lists.heapsnapshot'), snapshots) : runtime.ports;
   const gc = (globalThis as { gc?: () => void }).gc;
   const passes: PassFigures[] = [];
+  const peak = { heapUsedKb: 0, heapTotalKb: 0, externalKb: 0, rssKb: 0 };
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    peak.heapUsedKb = Math.max(peak.heapUsedKb, m.heapUsed / 1024);
+    peak.heapTotalKb = Math.max(peak.heapTotalKb, m.heapTotal / 1024);
+    peak.externalKb = Math.max(peak.externalKb, m.external / 1024);
+    peak.rssKb = Math.max(peak.rssKb, m.rss / 1024);
+  }, 5);
   try {
     for (let i = 0; i < req.passes; i++) {
       const cpu0 = process.cpuUsage();
@@ -90,16 +104,26 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
       for (const o of result.outcomes) results[`${o.result}/${o.reason}`] = (results[`${o.result}/${o.reason}`] ?? 0) + 1;
       gc?.();
       const mem = process.memoryUsage();
-      passes.push({ wallMs, userMs: cpu.user / 1000, sysMs: cpu.system / 1000, heapUsedKb: mem.heapUsed / 1024, rssKb: mem.rss / 1024, results });
+      passes.push({
+        wallMs,
+        userMs: cpu.user / 1000,
+        sysMs: cpu.system / 1000,
+        heapUsedKb: mem.heapUsed / 1024,
+        heapTotalKb: mem.heapTotal / 1024,
+        externalKb: mem.external / 1024,
+        rssKb: mem.rss / 1024,
+        results,
+      });
     }
     if (snap?.at.includes('end')) {
       gc?.();
       snapshots.end = writeHeapSnapshot(join(snap.dir, 'end.heapsnapshot'));
     }
   } finally {
+    clearInterval(sampler);
     await runtime.close();
   }
-  return { loadMs, runtimeMs, passes, maxRssKb: process.resourceUsage().maxRSS, snapshots };
+  return { loadMs, runtimeMs, passes, maxRssKb: process.resourceUsage().maxRSS, peak, snapshots };
 }
 
 const result = await worker(JSON.parse(process.argv[2] ?? '{}') as WorkerRequest);

@@ -17,6 +17,7 @@
 //
 // Run: npm run bench:pass [-- --sizes 1000x20,10000x100] [--runs 3] [--warm-passes 4]
 //        [--issuing-runs 2 | --skip-issuing] [--heap-snapshot] [--cpu-profile] [--bare]
+//        [--node-args "--max-semi-space-size=2"] (flags for the runPass worker, to compare)
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -58,6 +59,8 @@ export interface PassBenchOptions {
   cpuProfile?: boolean;
   /** Leave out last-applied annotations and managedFields. */
   bare?: boolean;
+  /** Extra node flags for the worker processes (e.g. V8 heap flags), to compare. */
+  nodeArgs?: string[];
 }
 
 function countRequests(requests: readonly RequestRecord[]): Map<string, number> {
@@ -186,28 +189,55 @@ async function bundleWorker(): Promise<string> {
 const MB = 1e6 / 1024; // KiB per MB
 const verdict = (value: number, target: number | undefined) => (target === undefined ? '–' : value < target ? 'yes' : '**no**');
 
-/** The CPU profile's hottest functions by self time (node --cpu-prof), as table rows. */
-async function profileRows(dir: string, top: number): Promise<string[][]> {
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+}
+
+/**
+ * The CPU profile's hottest functions (node --cpu-prof), as table rows: by self time, and by total
+ * time (with what they call; a function that calls itself counts once).
+ */
+async function profileRows(dir: string, top: number): Promise<{ self: string[][]; total: string[][] }> {
   const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) return [];
-  const prof = JSON.parse(await readFile(join(dir, file), 'utf8')) as {
-    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
-    startTime: number;
-    endTime: number;
-    samples: number[];
-  };
+  if (!file) return { self: [], total: [] };
+  const prof = JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile;
   const totalMs = (prof.endTime - prof.startTime) / 1000;
   const perSample = totalMs / Math.max(1, prof.samples.length);
-  const by = new Map<string, number>();
-  for (const n of prof.nodes) {
-    const url = n.callFrame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(\.tmp|dist)\//, '');
-    const key = `${n.callFrame.functionName || '(anonymous)'}${url ? ` ${url.replace(/^node:/, 'node:')}` : ''}`;
-    by.set(key, (by.get(key) ?? 0) + (n.hitCount ?? 0) * perSample);
-  }
-  return [...by.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([k, ms]) => [k.length > 90 ? `${k.slice(0, 87)}…` : k, millis(ms), `${((ms / totalMs) * 100).toFixed(1)}%`]);
+  const label = (n: CpuProfile['nodes'][number]) => {
+    const url = n.callFrame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(\.tmp|dist)\//, '').replace(/^.*\/(chunks\/)?/, '');
+    return `${n.callFrame.functionName || '(anonymous)'}${url ? ` ${url}` : ''}`;
+  };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  // Depth-first from the root, with the labels on the current path, so that recursion counts once.
+  const walk = (id: number, onPath: Map<string, number>): number => {
+    const n = byId.get(id);
+    if (!n) return 0;
+    const key = label(n);
+    const own = (n.hitCount ?? 0) * perSample;
+    self.set(key, (self.get(key) ?? 0) + own);
+    onPath.set(key, (onPath.get(key) ?? 0) + 1);
+    let sum = own;
+    for (const c of n.children ?? []) sum += walk(c, onPath);
+    const depth = (onPath.get(key) ?? 1) - 1;
+    if (depth === 0) onPath.delete(key);
+    else onPath.set(key, depth);
+    if (depth === 0) total.set(key, (total.get(key) ?? 0) + sum);
+    return sum;
+  };
+  const root = prof.nodes[0];
+  if (root) walk(root.id, new Map());
+  const rows = (m: Map<string, number>) =>
+    [...m.entries()]
+      .filter(([k]) => !k.startsWith('(root)'))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, ms]) => [k.length > 90 ? `${k.slice(0, 87)}…` : k, millis(ms), `${((ms / totalMs) * 100).toFixed(1)}%`]);
+  return { self: rows(self), total: rows(total) };
 }
 
 async function benchValidPass(pebble: Pebble, work: string, workerJs: string, size: Size, opts: Required<Pick<PassBenchOptions, 'runs' | 'warmPasses'>> & PassBenchOptions, deepDive: boolean): Promise<void> {
@@ -221,7 +251,7 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
     console.log(`\nprepared ${COUNT} Ingresses and ${COUNT} valid managed Secrets in ${size.namespaces} namespaces in ${seconds(performance.now() - t0)}${opts.bare ? ' (bare objects)' : ' (with last-applied annotations and managedFields)'}`);
     const req = (passes: number, extra: Partial<WorkerRequest> = {}): WorkerRequest => ({ kubeconfig, directoryUrl: pebble.directoryUrl, caFile: pebble.apiCaFile, passes, ...extra });
     const runWorker = async (passes: number, nodeArgs: string[] = [], extra: Partial<WorkerRequest> = {}) => {
-      const r = await runMeasured(process.execPath, ['--expose-gc', ...nodeArgs, workerJs, JSON.stringify(req(passes, extra))], { timeoutMs: 900_000 });
+      const r = await runMeasured(process.execPath, ['--expose-gc', ...(opts.nodeArgs ?? []), ...nodeArgs, workerJs, JSON.stringify(req(passes, extra))], { timeoutMs: 900_000 });
       if (r.code !== 0) throw new Error(`the runPass worker failed (exit ${r.code}):\n${r.stderr}`);
       return { process: r, result: JSON.parse(r.stdout) as WorkerResult };
     };
@@ -231,6 +261,7 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
     const warmRss: number[] = [];
     const warmRequests: number[][] = [];
     const heapTrail: string[] = [];
+    const warmPeaks: WorkerResult['peak'][] = [];
     const cli: { m: Measured; requests: RequestRecord[]; json: RenewJson }[] = [];
     for (let run = 1; run <= opts.runs; run++) {
       process.stderr.write(`(a) ${COUNT} Ingresses, run ${run}/${opts.runs}…\n`);
@@ -244,8 +275,9 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
       const several = await runWorker(opts.warmPasses);
       warm.push(...several.result.passes.slice(1));
       warmRss.push(several.result.maxRssKb);
+      warmPeaks.push(several.result.peak);
       warmRequests.push([api.requests.length]);
-      heapTrail.push(several.result.passes.map((p) => `${mib(p.heapUsedKb)} heap / ${mib(p.rssKb)} RSS`).join(' → '));
+      heapTrail.push(several.result.passes.map((p) => `${mib(p.heapUsedKb)} heap used of ${mib(p.heapTotalKb)}, ${mib(p.externalKb)} external, ${mib(p.rssKb)} RSS`).join(' → '));
 
       api.resetRequests();
       const m = await runMeasured(process.execPath, [CLI, 'renew', '--kubeconfig', kubeconfig, '--directory', pebble.directoryUrl, '--acme-ca-bundle', pebble.apiCaFile, '-o', 'json'], {
@@ -303,6 +335,8 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
       `before the first pass: node start and module loading ${millis(median(cold.map((c) => c.loadMs)))}, createKubeRuntime (kubeconfig, clients) ${millis(median(cold.map((c) => c.runtimeMs)))}`,
     );
     console.log(`memory after each pass of one process, after a forced GC (first run): ${heapTrail[0] ?? '?'}`);
+    const pk = warmPeaks[0];
+    if (pk) console.log(`highest during those passes (5 ms samples): ${mib(pk.heapUsedKb)} heap used of ${mib(pk.heapTotalKb)}, ${mib(pk.externalKb)} external, ${mib(pk.rssKb)} RSS`);
 
     const inproc = countRequests(cold[0]?.requests ?? []);
     const proc = countRequests(cli[0]?.requests ?? []);
@@ -349,7 +383,9 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
         await mkdir(dir, { recursive: true });
         process.stderr.write(`(a) ${COUNT} Ingresses: CPU profile (${passes} pass(es))…\n`);
         await runWorker(passes, ['--cpu-prof', '--cpu-prof-dir', dir]);
-        printTable(`CPU profile of one worker process over ${COUNT.toLocaleString('en')} Ingresses, ${label}: functions by self time`, ['function', 'self', 'share'], await profileRows(dir, 25));
+        const rows = await profileRows(dir, 25);
+        printTable(`CPU profile of one worker process over ${COUNT.toLocaleString('en')} Ingresses, ${label}: functions by self time`, ['function', 'self', 'share'], rows.self);
+        printTable(`… and by total time (what they call included)`, ['function', 'total', 'share'], rows.total);
       }
     }
   } finally {
@@ -519,6 +555,7 @@ export function parsePassArgs(argv: readonly string[]): PassBenchOptions {
     else if (a === '--heap-snapshot') opts.heapSnapshot = true;
     else if (a === '--cpu-profile') opts.cpuProfile = true;
     else if (a === '--bare') opts.bare = true;
+    else if (a === '--node-args') opts.nodeArgs = (next() ?? '').split(' ').filter(Boolean);
     else throw new Error(`unknown argument ${a ?? ''}; see the header of bench/pass.ts`);
   }
   return opts;
