@@ -44,6 +44,8 @@ export interface HeapSummary {
   nodes: number;
   byConstructor: ConstructorRow[];
   topRetainers: RetainerRow[];
+  /** Strings (most of a pass's data) by the property that holds them, e.g. `Object.tls.crt`. */
+  stringsByHolder: { holder: string; count: number; bytes: number }[];
 }
 
 export function summariseHeapSnapshot(json: string, top = 15): HeapSummary {
@@ -241,9 +243,28 @@ export function summariseHeapSnapshot(json: string, top = 15): HeapSummary {
     topRetainers.push({ name: nameOf(n), retainedBytes: retained[o] ?? 0, selfBytes: selfOf(n), heldBy: holder(o) });
   }
 
+  const byHolder = new Map<string, { holder: string; count: number; bytes: number }>();
+  for (let n = 0; n < count; n++) {
+    if (order[n] === -1 || nameOf(n) !== '(string)') continue;
+    let label = '(root)';
+    for (let p = predCount[n] ?? 0; p < (predCount[n + 1] ?? 0); p++) {
+      const from = preds[p] ?? 0;
+      if (synthetic(from) || nameOf(from) === '(string)') continue;
+      const edge = edgeLabel(from, n);
+      // Array elements and Map entries by their container, not by index.
+      label = `${nameOf(from, true)}${edge.startsWith('[') ? '[]' : edge}`;
+      break;
+    }
+    const row = byHolder.get(label) ?? { holder: label, count: 0, bytes: 0 };
+    row.count++;
+    row.bytes += selfOf(n);
+    byHolder.set(label, row);
+  }
+
   return {
     totalBytes,
     nodes: count,
+    stringsByHolder: [...byHolder.values()].sort((a, b) => b.bytes - a.bytes).slice(0, top),
     byConstructor: [...groups.values()].sort((a, b) => b.selfBytes - a.selfBytes).slice(0, top),
     topRetainers,
   };

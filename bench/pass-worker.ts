@@ -5,8 +5,9 @@
 //
 // Optional: a V8 heap snapshot at the pass's high-water mark (every list read, nothing decided
 // yet) or after the last pass (what stays between passes), for bench/heap-summary.ts.
-import { createWriteStream } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { writeHeapSnapshot } from 'node:v8';
 import { CLUSTER_SETTINGS } from '../src/commands/renew.js';
 import { resolveSettings } from '../src/config.js';
@@ -20,8 +21,12 @@ export interface WorkerRequest {
   directoryUrl: string;
   caFile: string;
   passes: number;
-  /** Write heap snapshots into this folder: `lists` (pass 1, once both lists are read), `end` (after the last pass and a GC). */
-  heapSnapshot?: { dir: string; at: ('lists' | 'end')[] };
+  /**
+   * Write heap snapshots into this folder: `lists` (pass 1, once both lists are read), `audit`
+   * (pass 1, halfway through the audit of `targets` Targets: every decision made, its outcome
+   * and views held), `end` (after the last pass and a GC).
+   */
+  heapSnapshot?: { dir: string; at: ('lists' | 'audit' | 'end')[]; targets?: number };
 }
 
 export interface PassFigures {
@@ -72,17 +77,41 @@ function snapshotAfterLists(ports: PassPorts, file: string, taken: Record<string
   return { ...ports, cluster, failures: { ...ports.failures, load } };
 }
 
+/**
+ * Snapshots the heap halfway through the first pass's audit. The pass reads the clock once per
+ * Target to decide and once per Target to audit, so that is its 1.5 × targets-th reading.
+ */
+function snapshotInAudit(ports: PassPorts, file: string, targets: number, taken: Record<string, string>): PassPorts {
+  let calls = 0;
+  const clock = () => {
+    calls++;
+    if (calls === Math.round(targets * 1.5) && !taken.audit) taken.audit = writeHeapSnapshot(file);
+    return ports.clock();
+  };
+  return { ...ports, clock };
+}
+
 async function worker(req: WorkerRequest): Promise<WorkerResult> {
   const loadMs = loadedAt;
   const cfg = resolveSettings([...CLUSTER_SETTINGS, 'concurrency'], { kubeconfig: req.kubeconfig, directory: req.directoryUrl, acmeCaBundle: req.caFile }, {});
-  // Log lines are formatted as `renew` formats them (one per Target), then dropped.
-  const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat, destination: createWriteStream('/dev/null') });
+  // Log lines are formatted as `renew` formats them (one per Target) and written to /dev/null one
+  // write(2) each, synchronously as Node writes to stderr when it is a file or a pipe. (An
+  // fs.WriteStream would queue a pass's 10,000 lines in memory, which certkeeper never does.)
+  const devNull = openSync('/dev/null', 'w');
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      writeSync(devNull, chunk);
+      done();
+    },
+  });
+  const log = createLogger({ level: cfg.logLevel, format: cfg.logFormat, destination });
   const t0 = performance.now();
   const runtime = await createKubeRuntime(cfg, log);
   const runtimeMs = performance.now() - t0;
   const snapshots: Record<string, string> = {};
   const snap = req.heapSnapshot;
-  const ports = snap?.at.includes('lists') ? snapshotAfterLists(runtime.ports, join(snap.dir, 'lists.heapsnapshot'), snapshots) : runtime.ports;
+  let ports = snap?.at.includes('lists') ? snapshotAfterLists(runtime.ports, join(snap.dir, 'lists.heapsnapshot'), snapshots) : runtime.ports;
+  if (snap?.at.includes('audit') && snap.targets) ports = snapshotInAudit(ports, join(snap.dir, 'audit.heapsnapshot'), snap.targets, snapshots);
   const gc = (globalThis as { gc?: () => void }).gc;
   const passes: PassFigures[] = [];
   const peak = { heapUsedKb: 0, heapTotalKb: 0, externalKb: 0, rssKb: 0 };

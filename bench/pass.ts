@@ -363,12 +363,22 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
       const dir = join(work, `heap-${COUNT}`);
       await mkdir(dir, { recursive: true });
       process.stderr.write(`(a) ${COUNT} Ingresses: heap snapshots…\n`);
-      const r = await runWorker(opts.warmPasses, [], { heapSnapshot: { dir, at: ['lists', 'end'] } });
+      const r = await runWorker(opts.warmPasses, [], { heapSnapshot: { dir, at: ['lists', 'audit', 'end'], targets: COUNT } });
       for (const [at, file] of Object.entries(r.result.snapshots)) {
         const summary = summariseHeapSnapshot(await readFile(file, 'utf8'), 15);
-        const label = at === 'lists' ? 'pass 1, once both lists are read (the high-water mark of live data)' : `after pass ${opts.warmPasses} and a forced GC (what stays between passes)`;
+        const label =
+          at === 'lists'
+            ? 'pass 1, once both lists are read'
+            : at === 'audit'
+              ? 'pass 1, halfway through the audit (every decision made: the high-water mark of live data)'
+              : `after pass ${opts.warmPasses} and a forced GC (what stays between passes)`;
         console.log(`\nheap snapshot of ${COUNT.toLocaleString('en')} Ingresses, ${label}: ${mib(summary.totalBytes / 1024)} in ${summary.nodes.toLocaleString('en')} objects`);
         printTable('by constructor (shallow size)', ['constructor', 'objects', 'size'], summary.byConstructor.map((c) => [c.name, c.count.toLocaleString('en'), mib(c.selfBytes / 1024)]));
+        printTable(
+          'strings by what holds them (the first object that refers to each)',
+          ['held by', 'strings', 'size'],
+          summary.stringsByHolder.map((h) => [h.holder.length > 70 ? `${h.holder.slice(0, 67)}…` : h.holder, h.count.toLocaleString('en'), mib(h.bytes / 1024)]),
+        );
         printTable(
           'top retainers (retained size: what freeing the object would free)',
           ['object', 'held by', 'retained', 'own'],

@@ -86,12 +86,13 @@ const isDefault = (info: CertInfo): boolean => defaultCertificateKind(info) !== 
 const nameOf = (info: CertInfo): string => info.subjectCN ?? info.sans[0] ?? info.ipSans[0] ?? info.subject;
 
 function keyCheckOf(i: CheckInput): KeyCheck | undefined {
-  const crt = i.secret.crt.value;
-  const key = i.secret.key.value;
   const info = certOf(i);
-  if (!info || !crt || !key?.trim()) return undefined;
+  if (!info || !i.secret.crt.filled || !i.secret.key.filled) return undefined;
   // certkeeper checked this very content when it wrote it (core/secret.ts ANNOTATION.digest).
   if (i.secret.trusted) return { ok: true, keyType: info.keyType };
+  const crt = i.secret.crt.value;
+  const key = i.secret.key.value;
+  if (crt === undefined || key === undefined) return undefined;
   try {
     return checkKeyMatches(crt, key);
   } catch (e) {
@@ -161,7 +162,7 @@ export const SecretKeysMissing = check('SecretKeysMissing', (i) => {
   if (!i.secret.isObject) return undefined;
   const missing = (['tls.crt', 'tls.key'] as const).filter((k) => {
     const v = k === 'tls.crt' ? i.secret.crt : i.secret.key;
-    return !v.badBase64 && !v.value?.trim();
+    return !v.badBase64 && !v.filled;
   });
   if (missing.length === 0) return undefined;
   return {

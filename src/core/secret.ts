@@ -48,7 +48,13 @@ export function isManaged(secret: SecretObject | undefined): boolean {
 
 /** One key of a Secret, decoded: `value` when readable, `badBase64` when `data` holds no base64. */
 export interface SecretValue {
-  value?: string;
+  /**
+   * The text, decoded again on each read: a view, which lives as long as its Secret object, keeps
+   * neither the private key nor a second copy of the certificates.
+   */
+  readonly value?: string;
+  /** There is a value, and it is not only whitespace. */
+  filled?: boolean;
   badBase64?: boolean;
 }
 
@@ -84,45 +90,76 @@ export function contentDigest(crt: string, key: string): string {
   return `sha256:${createHash('sha256').update(`${Buffer.byteLength(crt)}:`).update(crt).update(key).digest('hex')}`;
 }
 
-function decodeValue(secret: Record<string, unknown>, key: string): SecretValue {
+function decodeValue(secret: Record<string, unknown>, key: string): { value?: string; badBase64?: boolean } {
   // The API server merges stringData over data, so stringData wins here too.
   const sd = isRecord(secret.stringData) ? secret.stringData[key] : undefined;
   if (typeof sd === 'string') return { value: sd };
   const d = isRecord(secret.data) ? secret.data[key] : undefined;
   if (typeof d !== 'string') return {};
-  const compact = d.replace(/\s+/g, '');
+  // The API server never sends whitespace in data; manifests may wrap long values.
+  const compact = /\s/.test(d) ? d.replace(/\s+/g, '') : d;
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return { badBase64: true };
   return { value: Buffer.from(compact, 'base64').toString('utf8') };
 }
 
+/**
+ * Views of the Secret objects in use: a pass reads each Secret in `decide` and again in its audit,
+ * the live audit three times. Objects from the API and from manifests are never changed in place
+ * (a write builds a new object), so a view stays true for as long as its object lives.
+ */
+const views = new WeakMap<object, SecretView>();
+
 /** Reads a Secret (an API object or a manifest) once. Never throws. */
 export function viewSecret(secret: unknown): SecretView {
+  if (!isRecord(secret)) return readSecret(secret);
+  let view = views.get(secret);
+  if (!view) {
+    view = readSecret(secret);
+    views.set(secret, view);
+  }
+  return view;
+}
+
+function readSecret(secret: unknown): SecretView {
   if (secret === undefined || secret === null) return { exists: false, isObject: false, type: undefined, labels: {}, annotations: {}, crt: {}, key: {} };
   if (!isRecord(secret)) return { exists: true, isObject: false, type: undefined, labels: {}, annotations: {}, crt: {}, key: {} };
   const meta = isRecord(secret.metadata) ? secret.metadata : {};
   const annotations: Record<string, string> = {};
   if (isRecord(meta.annotations)) for (const [k, v] of Object.entries(meta.annotations)) if (typeof v === 'string') annotations[k] = v;
+  const crt = decodeValue(secret, 'tls.crt');
+  const key = decodeValue(secret, 'tls.key');
   const view: SecretView = {
     exists: true,
     isObject: true,
     type: typeof secret.type === 'string' ? secret.type : undefined,
     labels: isRecord(meta.labels) ? meta.labels : {},
     annotations,
-    crt: decodeValue(secret, 'tls.crt'),
-    key: decodeValue(secret, 'tls.key'),
+    crt: lazyValue(secret, 'tls.crt', crt),
+    key: lazyValue(secret, 'tls.key', key),
   };
-  if (view.crt.value?.trim()) {
+  if (crt.value?.trim()) {
     try {
-      view.info = parseCertificate(view.crt.value);
+      view.info = parseCertificate(crt.value);
     } catch (e) {
       view.parseError = e instanceof Error ? e.message : String(e);
     }
   }
   const recorded = annotations[ANNOTATION.digest];
-  if (recorded !== undefined && view.info && view.crt.value !== undefined && view.key.value !== undefined && recorded === contentDigest(view.crt.value, view.key.value)) {
+  if (recorded !== undefined && view.info && crt.value !== undefined && key.value !== undefined && recorded === contentDigest(crt.value, key.value)) {
     view.trusted = true;
   }
   return view;
+}
+
+function lazyValue(secret: Record<string, unknown>, key: string, decoded: { value?: string; badBase64?: boolean }): SecretValue {
+  if (decoded.badBase64) return { badBase64: true };
+  if (decoded.value === undefined) return {};
+  return {
+    filled: decoded.value.trim() !== '',
+    get value() {
+      return decodeValue(secret, key).value;
+    },
+  };
 }
 
 /** The leaf certificate of a Secret, when it holds one that parses. */
