@@ -1,6 +1,6 @@
 // Prometheus metrics on a registry of our own (never the global one, so tests and embedders can
 // run several). They are a listener of pass outcomes, alerts and leadership, like Events and alerts.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Alert } from './core/alerts.js';
 import type { Finding } from './core/findings.js';
 import type { PassListener } from './listeners.js';
@@ -50,6 +50,10 @@ export class Metrics {
     this.leader = new Gauge({ name: 'certkeeper_leader', help: '1 when this replica holds the leader Lease and runs passes.', registers });
     this.skippedTicks = new Counter({ name: 'certkeeper_schedule_skipped_ticks_total', help: 'Scheduled ticks skipped because the previous pass was still running.', registers });
     this.challenges = new Counter({ name: 'certkeeper_http01_requests_total', help: 'HTTP-01 challenge requests answered by this replica, by result (found, unknown).', labelNames: ['result'], registers });
+    // The process's own series (process_resident_memory_bytes, process_open_fds,
+    // nodejs_active_handles, nodejs_heap_size_used_bytes, event loop lag), read when scraped: a
+    // service that runs for months shows here whether it holds on to memory or sockets.
+    collectDefaultMetrics({ register: this.registry });
   }
 
   /** The pass listener: certificate series, findings, pass counts and durations. */

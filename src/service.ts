@@ -184,8 +184,11 @@ export class CertkeeperService {
     const { deps } = this;
     let result: PassResult | undefined;
     let error: unknown;
+    const started = performance.now();
+    let passMs = 0;
     try {
       result = await runPass(deps.ports, this.opts.pass);
+      passMs = performance.now() - started;
     } catch (e) {
       error = e;
       deps.log.error({ err: errorMessage(e), hint: (e as { hint?: string }).hint }, 'pass failed');
@@ -210,7 +213,13 @@ export class CertkeeperService {
     }
     if (result) {
       const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});
-      deps.log.info({ ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: report.findings.length }, 'pass finished');
+      // Durations of the pass and of the live audit after it, as a service's operator (and
+      // bench:soak) follows them over weeks.
+      const seconds = (ms: number) => Math.round(ms) / 1000;
+      deps.log.info(
+        { ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: report.findings.length, passSeconds: seconds(passMs), totalSeconds: seconds(performance.now() - started) },
+        'pass finished',
+      );
     }
     await notifyPass(report, this.listeners, deps.log);
   }
