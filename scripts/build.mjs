@@ -47,6 +47,27 @@ const PATCHES = [
     edits: [["exports.forge = require('./crypto/forge');", "Object.defineProperty(exports, 'forge', { enumerable: true, get: () => require('acme-client/src/crypto/forge.js') });"]],
     external: ['acme-client/src/crypto/forge.js'],
   },
+  {
+    file: 'acme-client/src/crypto/index.js',
+    // Every acme-client module requires its crypto module, which loads @peculiar/x509 and asn1js
+    // at once (15 MiB of peak RSS, a tenth of the CPU of one `certkeeper issue`) for what
+    // certkeeper never calls: its CSR builder (src/acme/keys.ts writes the CSR), alternate-chain
+    // selection and TLS-ALPN certificates. Load them on first use instead. The PEM body of the
+    // CSR at finalize, the one thing on certkeeper's path that read it through @peculiar/x509,
+    // is decoded with Buffer: the base64 between the first BEGIN and END lines.
+    edits: [
+      [
+        "const asn1js = require('asn1js');\nconst x509 = require('@peculiar/x509');",
+        "let loadedAsn1js;\nconst asn1js = new Proxy({}, { get: (_, name) => (loadedAsn1js ??= require('asn1js'))[name] });\n" +
+          "let loadedX509;\nconst x509 = new Proxy({}, { get: (_, name) => { if (!loadedX509) { loadedX509 = require('@peculiar/x509'); loadedX509.cryptoProvider.set(crypto.webcrypto); } return loadedX509[name]; } });",
+      ],
+      ['\nx509.cryptoProvider.set(crypto.webcrypto);\n', '\n'],
+      [
+        "exports.getPemBodyAsB64u = (pem) => {\n    const chain = splitPemChain(pem);",
+        "exports.getPemBodyAsB64u = (pem) => {\n    const first = /-----BEGIN [A-Z0-9 ]+-----([A-Za-z0-9+/=\\s]+?)-----END [A-Z0-9 ]+-----/.exec(pem.toString());\n    if (first) return Buffer.from(first[1].replace(/\\s+/g, ''), 'base64').toString('base64url');\n    const chain = splitPemChain(pem);",
+      ],
+    ],
+  },
 ];
 
 const patchPlugin = {
