@@ -41,6 +41,8 @@ export interface PassFigures {
   externalKb: number;
   rssKb: number;
   results: Record<string, number>;
+  /** Where the pass's time went (phaseTimer), in ms. */
+  phases: Record<string, number>;
 }
 
 export interface WorkerResult {
@@ -91,6 +93,52 @@ function snapshotInAudit(ports: PassPorts, file: string, targets: number, taken:
   return { ...ports, clock };
 }
 
+/**
+ * Times the phases of a pass from the outside, by when it calls its ports: the lists (lease and
+ * solver garbage collection included) end when both lists and the failure records are in; then
+ * runPass reads the clock once per Target to decide, once per Target to audit, and once at the end.
+ */
+function phaseTimer(ports: PassPorts): { ports: PassPorts; start(): void; phases(targets: number): Record<string, number> } {
+  let t0 = 0;
+  let listed = 0;
+  let pending = 0;
+  const clockAt: number[] = [];
+  const done = () => {
+    if (--pending === 0) listed = performance.now();
+  };
+  const cluster: ClusterPort = Object.create(ports.cluster) as ClusterPort;
+  cluster.listIngresses = (ns) => {
+    pending++;
+    return ports.cluster.listIngresses(ns).finally(done);
+  };
+  cluster.listTlsSecrets = (ns) => {
+    pending++;
+    return ports.cluster.listTlsSecrets(ns).finally(done);
+  };
+  const load = () => {
+    pending++;
+    return ports.failures.load().finally(done);
+  };
+  const clock = () => {
+    clockAt.push(performance.now());
+    return ports.clock();
+  };
+  return {
+    ports: { ...ports, cluster, failures: { ...ports.failures, load }, clock },
+    start: () => {
+      t0 = performance.now();
+      clockAt.length = 0;
+    },
+    phases: (targets) => {
+      const at = (i: number) => clockAt[i] ?? NaN;
+      const decideStart = at(1);
+      const auditStart = at(1 + targets);
+      const end = at(1 + 2 * targets);
+      return { lists: listed - t0, plan: decideStart - listed, decide: auditStart - decideStart, audit: end - auditStart };
+    },
+  };
+}
+
 async function worker(req: WorkerRequest): Promise<WorkerResult> {
   const loadMs = loadedAt;
   const cfg = resolveSettings([...CLUSTER_SETTINGS, 'concurrency'], { kubeconfig: req.kubeconfig, directory: req.directoryUrl, acmeCaBundle: req.caFile }, {});
@@ -126,7 +174,9 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
     for (let i = 0; i < req.passes; i++) {
       const cpu0 = process.cpuUsage();
       const t = performance.now();
-      const result: PassResult = await runPass(i === 0 ? ports : runtime.ports, passOptionsFrom(runtime.directoryUrl, cfg));
+      const timer = phaseTimer(i === 0 ? ports : runtime.ports);
+      timer.start();
+      const result: PassResult = await runPass(timer.ports, passOptionsFrom(runtime.directoryUrl, cfg));
       const wallMs = performance.now() - t;
       const cpu = process.cpuUsage(cpu0);
       const results: Record<string, number> = {};
@@ -142,6 +192,7 @@ async function worker(req: WorkerRequest): Promise<WorkerResult> {
         externalKb: mem.external / 1024,
         rssKb: mem.rss / 1024,
         results,
+        phases: timer.phases(result.outcomes.length),
       });
     }
     if (snap?.at.includes('end')) {

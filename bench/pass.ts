@@ -334,6 +334,12 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
     console.log(
       `before the first pass: node start and module loading ${millis(median(cold.map((c) => c.loadMs)))}, createKubeRuntime (kubeconfig, clients) ${millis(median(cold.map((c) => c.runtimeMs)))}`,
     );
+    const phaseRow = (label: string, ps: PassFigures[]) => [label, ...['lists', 'plan', 'decide', 'audit'].map((k) => millis(median(ps.map((p) => p.phases[k] ?? NaN))))];
+    printTable(
+      'where the time of a pass goes (medians; lists include the lease, decide includes a log line per Target)',
+      ['pass', 'lists (lease, GC, Ingresses, Secrets, failures)', 'plan (Targets and spec findings)', 'decide (and log)', 'audit'],
+      [phaseRow('cold', cold.map((c) => c.pass)), phaseRow('warm', warm)],
+    );
     console.log(`memory after each pass of one process, after a forced GC (first run): ${heapTrail[0] ?? '?'}`);
     const pk = warmPeaks[0];
     if (pk) console.log(`highest during those passes (5 ms samples): ${mib(pk.heapUsedKb)} heap used of ${mib(pk.heapTotalKb)}, ${mib(pk.externalKb)} external, ${mib(pk.rssKb)} RSS`);
