@@ -66,16 +66,19 @@ function snapshotAfterLists(ports: PassPorts, file: string, taken: Record<string
   let ingresses: Promise<unknown> | undefined;
   let failures: Promise<unknown> | undefined;
   const cluster: ClusterPort = Object.create(ports.cluster) as ClusterPort;
-  cluster.listIngresses = (ns) => (ingresses ??= ports.cluster.listIngresses(ns)) as ReturnType<ClusterPort['listIngresses']>;
+  cluster.listIngresses = (ns) => (taken.lists ? ports.cluster.listIngresses(ns) : (ingresses ??= ports.cluster.listIngresses(ns))) as ReturnType<ClusterPort['listIngresses']>;
   cluster.listTlsSecrets = async (ns) => {
     const secrets = await ports.cluster.listTlsSecrets(ns);
     if (!taken.lists) {
       await Promise.all([ingresses, failures]);
       taken.lists = writeHeapSnapshot(file);
+      // Held only until now: the pass itself lets go of the Ingresses once it has planned.
+      ingresses = undefined;
+      failures = undefined;
     }
     return secrets;
   };
-  const load = () => (failures ??= ports.failures.load()) as ReturnType<PassPorts['failures']['load']>;
+  const load = () => (taken.lists ? ports.failures.load() : (failures ??= ports.failures.load())) as ReturnType<PassPorts['failures']['load']>;
   return { ...ports, cluster, failures: { ...ports.failures, load } };
 }
 

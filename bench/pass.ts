@@ -366,7 +366,8 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
     console.log(`request count per pass across runs: ${[...counts].join(', ')}`);
 
     if (deepDive && opts.heapSnapshot) {
-      const dir = join(work, `heap-${COUNT}`);
+      // BENCH_KEEP_SNAPSHOTS=DIR keeps the snapshot files there, for a closer look in DevTools.
+      const dir = process.env.BENCH_KEEP_SNAPSHOTS ?? join(work, `heap-${COUNT}`);
       await mkdir(dir, { recursive: true });
       process.stderr.write(`(a) ${COUNT} Ingresses: heap snapshots…\n`);
       const r = await runWorker(opts.warmPasses, [], { heapSnapshot: { dir, at: ['lists', 'audit', 'end'], targets: COUNT } });
@@ -390,7 +391,8 @@ async function benchValidPass(pebble: Pebble, work: string, workerJs: string, si
           ['object', 'held by', 'retained', 'own'],
           summary.topRetainers.map((t) => [t.name, t.heldBy.length > 70 ? `${t.heldBy.slice(0, 67)}…` : t.heldBy, mib(t.retainedBytes / 1024), `${Math.round(t.selfBytes / 1024)} KiB`]),
         );
-        await rm(file, { force: true });
+        if (!process.env.BENCH_KEEP_SNAPSHOTS) await rm(file, { force: true });
+        else console.log(`kept ${file}`);
       }
     }
     if (deepDive && opts.cpuProfile) {
