@@ -9,11 +9,15 @@
 // log: how long each pass and its audit took. Printed per interval, then the first quarter (the
 // warm-up) left out, the second quarter against the last: flat, or not.
 //
+// With --heap-snapshots, the service runs with --heapsnapshot-signal=SIGUSR2 and gets the signal
+// at the end of the warm-up and at the end: both snapshots (each after a full GC) are summarised
+// and compared by constructor, which tells a leak from a heap that merely saws up and down.
+//
 // Run: npm run bench:soak [-- --minutes 30] [--ingresses 1000] [--namespaces 20]
-//        [--schedule-seconds 10] [--sample-seconds 5] [--report-minutes 2]
+//        [--schedule-seconds 10] [--sample-seconds 5] [--report-minutes 2] [--heap-snapshots]
 // Never part of the tests: it runs for as long as it is told to.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -23,6 +27,7 @@ import { pathToFileURL } from 'node:url';
 import { startKubeApi } from '../test/support/kube-api/index.js';
 import { startPebble } from '../test/support/pebble.js';
 import { CLI, machineLine, median, printTable, rssOf } from './issue.js';
+import { summariseHeapSnapshot, type HeapSummary } from './heap-summary.js';
 import { populateValid } from './pass.js';
 
 export interface SoakOptions {
@@ -32,6 +37,7 @@ export interface SoakOptions {
   scheduleSeconds: number;
   sampleSeconds: number;
   reportMinutes: number;
+  heapSnapshots?: boolean;
 }
 
 interface Sample {
@@ -129,7 +135,8 @@ export async function benchSoak(o: SoakOptions): Promise<void> {
       '--schedule', `*/${o.scheduleSeconds} * * * * *`,
       '--log-format', 'json',
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const nodeArgs = o.heapSnapshots ? ['--heapsnapshot-signal=SIGUSR2'] : [];
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: work });
     const pid = child.pid ?? 0;
     const started = performance.now();
     const passes: PassLine[] = [];
@@ -175,7 +182,30 @@ export async function benchSoak(o: SoakOptions): Promise<void> {
     };
     const header = ['minutes', 'passes', 'pass ms (median)', 'pass+audit ms', 'RSS MiB (median)', 'RSS max', 'heap used MiB (lowest)', 'open fds', 'active handles', 'active resources'];
     let lastReportAt = 0;
+    const snapshots: { atMin: number; summary: HeapSummary }[] = [];
+    const snapshot = async () => {
+      const before = new Set(readdirSync(work));
+      child.kill('SIGUSR2');
+      // The service writes the file synchronously after a full GC; done when its size stops changing.
+      let file: string | undefined;
+      let size = -1;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 1000));
+        file ??= readdirSync(work).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+        if (!file) continue;
+        const now = statSync(join(work, file)).size;
+        if (now > 0 && now === size) break;
+        size = now;
+      }
+      snapshots.push({ atMin: (performance.now() - started) / 60_000, summary: summariseHeapSnapshot(readFileSync(join(work, file), 'utf8'), 400) });
+      await rm(join(work, file), { force: true });
+    };
+    let warmSnapshotAt = o.heapSnapshots ? started + (o.minutes * 60_000) / 4 : Infinity;
     while (performance.now() < endAt && child.exitCode === null) {
+      if (performance.now() >= warmSnapshotAt) {
+        warmSnapshotAt = Infinity;
+        await snapshot();
+      }
       await new Promise((r) => setTimeout(r, o.sampleSeconds * 1000));
       const rssKb = rssOf(pid);
       if (rssKb === undefined) break;
@@ -203,6 +233,7 @@ export async function benchSoak(o: SoakOptions): Promise<void> {
       }
     }
     if (child.exitCode !== null) throw new Error(`certkeeper run exited early (code ${child.exitCode}):\n${errors.join('\n')}`);
+    if (o.heapSnapshots) await snapshot();
     child.kill('SIGTERM');
     await exited;
     if (lastReportAt < (samples.at(-1)?.atMs ?? 0)) reportRows.push(rowFor(lastReportAt, (samples.at(-1)?.atMs ?? 0) + 1));
@@ -237,6 +268,25 @@ export async function benchSoak(o: SoakOptions): Promise<void> {
     console.log(`passes: ${passes.length} (${expected} expected: one at start, one per tick), ${failed} not ok; every pass skipped ${median(passes.map((p) => p.skipped))} certificates (median)`);
     console.log(`peak RSS of the whole run: ${mib(Math.max(...samples.map((s) => s.rssKb)))}; RSS at the end: ${mib(samples.at(-1)?.rssKb ?? NaN)}`);
     if (errors.length > 0) console.log(`warnings and errors logged (first ${errors.length}):\n${errors.join('\n')}`);
+    const [first, lastSnap] = snapshots;
+    if (first && lastSnap) {
+      const mibOf = (b: number) => (b / 2 ** 20).toFixed(1);
+      console.log(
+        `\nheap snapshots (live objects after a full GC): ${mibOf(first.summary.totalBytes)} MiB in ${first.summary.nodes.toLocaleString('en')} objects at ${first.atMin.toFixed(1)} min, ` +
+          `${mibOf(lastSnap.summary.totalBytes)} MiB in ${lastSnap.summary.nodes.toLocaleString('en')} objects at ${lastSnap.atMin.toFixed(1)} min`,
+      );
+      const before = new Map(first.summary.byConstructor.map((c) => [c.name, c]));
+      const rows = lastSnap.summary.byConstructor
+        .map((c) => ({ name: c.name, count: c.count - (before.get(c.name)?.count ?? 0), bytes: c.selfBytes - (before.get(c.name)?.selfBytes ?? 0) }))
+        .filter((d) => d.count !== 0 || d.bytes !== 0)
+        .sort((a, b) => Math.abs(b.bytes) - Math.abs(a.bytes))
+        .slice(0, 12);
+      printTable(
+        'what changed between the two snapshots, by constructor',
+        ['constructor', 'objects', 'bytes'],
+        rows.map((r) => [r.name, `${r.count > 0 ? '+' : ''}${r.count.toLocaleString('en')}`, `${r.bytes > 0 ? '+' : ''}${Math.round(r.bytes / 1024).toLocaleString('en')} KiB`]),
+      );
+    }
     const status = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     console.log(`load average at the end: ${status}`);
   } finally {
@@ -257,10 +307,16 @@ export function parseSoakArgs(argv: readonly string[]): SoakOptions {
     '--report-minutes': 'reportMinutes',
   };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--heap-snapshots') {
+      o.heapSnapshots = true;
+      continue;
+    }
     const key = flags[argv[i] ?? ''];
     const v = Number(argv[i + 1]);
-    if (!key || !(v > 0)) throw new Error(`usage: bench:soak [--minutes N] [--ingresses N] [--namespaces N] [--schedule-seconds N] [--sample-seconds N] [--report-minutes N]; not "${argv[i] ?? ''} ${argv[i + 1] ?? ''}"`);
-    o[key] = v;
+    if (!key || !(v > 0)) {
+      throw new Error(`usage: bench:soak [--minutes N] [--ingresses N] [--namespaces N] [--schedule-seconds N] [--sample-seconds N] [--report-minutes N] [--heap-snapshots]; not "${argv[i] ?? ''} ${argv[i + 1] ?? ''}"`);
+    }
+    (o[key] as number) = v;
     i++;
   }
   if (60 % o.scheduleSeconds !== 0) throw new Error('--schedule-seconds must divide 60 (the schedule is the cron expression */N in the seconds field)');
