@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootstrap, ROOT } from './bootstrap.mjs';
 
-const BENCHES = ['issue', 'pass', 'responder', 'probe', 'check', 'peers'];
+const BENCHES = ['issue', 'pass', 'responder', 'probe', 'check', 'peers', 'soak'];
 
 /**
  * The peers of bench:peers and GNU time, from Debian's archive when missing: certbot (2.1 on
@@ -36,7 +36,7 @@ if (!name || !BENCHES.includes(name)) {
 }
 
 try {
-  // Only issue, pass and peers talk to a local Pebble.
+  // Only issue, pass, peers and soak talk to a local Pebble.
   bootstrap({ pebble: name !== 'responder' && name !== 'probe' && name !== 'check' });
   if (name === 'peers') ensurePeers();
 } catch (e) {

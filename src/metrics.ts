@@ -1,6 +1,6 @@
 // Prometheus metrics on a registry of our own (never the global one, so tests and embedders can
 // run several). They are a listener of pass outcomes, alerts and leadership, like Events and alerts.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Alert } from './core/alerts.js';
 import type { Finding } from './core/findings.js';
 import type { PassListener } from './listeners.js';
@@ -63,6 +63,10 @@ export class Metrics {
     this.ariStart = new Gauge({ name: 'certkeeper_certificate_ari_window_start_timestamp_seconds', help: 'Start of the renewal window the CA suggests for each certificate (ACME Renewal Information).', labelNames: cert, registers });
     this.ariEnd = new Gauge({ name: 'certkeeper_certificate_ari_window_end_timestamp_seconds', help: 'End of the renewal window the CA suggests for each certificate (ACME Renewal Information).', labelNames: cert, registers });
     this.challenges = new Counter({ name: 'certkeeper_http01_requests_total', help: 'HTTP-01 challenge requests answered by this replica, by result (found, unknown).', labelNames: ['result'], registers });
+    // The process's own series (process_resident_memory_bytes, process_open_fds,
+    // nodejs_active_handles, nodejs_heap_size_used_bytes, event loop lag), read when scraped: a
+    // service that runs for months shows here whether it holds on to memory or sockets.
+    collectDefaultMetrics({ register: this.registry });
   }
 
   /** The pass listener: certificate series, findings, pass counts and durations. */

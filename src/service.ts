@@ -214,8 +214,11 @@ export class CertkeeperService {
     const { deps } = this;
     let result: PassResult | undefined;
     let error: unknown;
+    const started = performance.now();
+    let passMs = 0;
     try {
       result = await runPass(deps.ports, { ...this.opts.pass, signal: this.shutdown.signal });
+      passMs = performance.now() - started;
     } catch (e) {
       error = e;
       if (this.shutdown.signal.aborted) deps.log.info('shutting down before the pass began');
@@ -255,8 +258,20 @@ export class CertkeeperService {
     }
     if (result) {
       const counts = result.outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o.result]: (m[o.result] ?? 0) + 1 }), {});
+      // Durations of the pass and of the live audit after it, as a service's operator (and
+      // bench:soak) follows them over weeks.
+      const seconds = (ms: number) => Math.round(ms) / 1000;
       deps.log.info(
-        { ok: result.ok, ...counts, orders: result.ordersPlaced, writes: result.secretsWritten, findings: report.findings.length, ...(result.stopped ? { stopped: result.stopped } : {}) },
+        {
+          ok: result.ok,
+          ...counts,
+          orders: result.ordersPlaced,
+          writes: result.secretsWritten,
+          findings: report.findings.length,
+          passSeconds: seconds(passMs),
+          totalSeconds: seconds(performance.now() - started),
+          ...(result.stopped ? { stopped: result.stopped } : {}),
+        },
         'pass finished',
       );
     }

@@ -15,6 +15,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import { CaUnreachableError } from '../errors.js';
+import { notifyAcmeResponse } from './responses.js';
+
+export { onAcmeResponse, type AcmeRequestInfo } from './responses.js';
 
 export interface ProblemRecord {
   type: string;
@@ -148,24 +151,6 @@ interface InterceptorHandler {
 
 let installed = false;
 
-/** What was asked, for listeners that count requests by kind. */
-export interface AcmeRequestInfo {
-  /** Upper case: GET, HEAD, POST. */
-  method: string;
-  url: string;
-}
-type ResponseListener = (status: string, request: AcmeRequestInfo) => void;
-const responseListeners = new Set<ResponseListener>();
-
-/** Observes every ACME HTTP exchange: "2xx", "4xx", "5xx" or a transport error code (metrics). */
-export function onAcmeResponse(fn: ResponseListener): () => void {
-  responseListeners.add(fn);
-  return () => responseListeners.delete(fn);
-}
-
-function notify(status: string, request: AcmeRequestInfo): void {
-  for (const fn of responseListeners) fn(status, request);
-}
 /** Server errors (5xx) are retried by acme-client; a Retry-After longer than this is not worth waiting inside a pass. */
 const MAX_INLINE_RETRY_AFTER_MS = 10_000;
 
@@ -222,7 +207,7 @@ export function configureAcmeTransport(opts: { caBundlePem?: string; serverError
     // successful ones arrive here too.
     rejected: (error: AxiosLikeError) => {
       const url = error.config?.url ?? '(unknown URL)';
-      notify(error.response ? `${Math.floor(error.response.status / 100)}xx` : (error.code ?? 'ERROR'), {
+      notifyAcmeResponse(error.response ? `${Math.floor(error.response.status / 100)}xx` : (error.code ?? 'ERROR'), {
         method: (error.config?.method ?? 'get').toUpperCase(),
         url,
       });

@@ -1,8 +1,9 @@
 // The kubernetes.io/tls Secret certkeeper writes, the records it keeps on it, and the one decoder
 // of what a Secret holds (API objects with base64 `data`, manifests with `stringData`). Pure:
 // builds and reads plain objects; the kube adapter sends them.
+import { createHash } from 'node:crypto';
 import type { AriRecord } from './ari.js';
-import { parseCertificate, type CertInfo } from './cert.js';
+import { checkKeyMatches, parseCertificate, type CertInfo } from './cert.js';
 import { isRecord } from './ingress.js';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -27,6 +28,12 @@ export const ANNOTATION = {
   ariWindowEnd: 'certkeeper.dev/ari-window-end',
   ariExplanationUrl: 'certkeeper.dev/ari-explanation-url',
   ariNextCheck: 'certkeeper.dev/ari-next-check',
+  /**
+   * What certkeeper wrote into tls.crt and tls.key, as a digest (contentDigest), written only when
+   * that content passed the checks that read the private key and every certificate of the chain.
+   * While it matches, those checks are not run again: a pass over Secrets it wrote parses no key.
+   */
+  digest: 'certkeeper.dev/digest',
 } as const;
 
 const ARI_KEYS = [ANNOTATION.ariCertId, ANNOTATION.ariWindowStart, ANNOTATION.ariWindowEnd, ANNOTATION.ariExplanationUrl, ANNOTATION.ariNextCheck] as const;
@@ -90,7 +97,13 @@ export function isManaged(secret: SecretObject | undefined): boolean {
 
 /** One key of a Secret, decoded: `value` when readable, `badBase64` when `data` holds no base64. */
 export interface SecretValue {
-  value?: string;
+  /**
+   * The text, decoded again on each read: a view, which lives as long as its Secret object, keeps
+   * neither the private key nor a second copy of the certificates.
+   */
+  readonly value?: string;
+  /** There is a value, and it is not only whitespace. */
+  filled?: boolean;
   badBase64?: boolean;
 }
 
@@ -114,46 +127,95 @@ export interface SecretView {
   ari?: AriRecord;
   /** The profile recorded on the Secret. */
   profile?: string;
+  /**
+   * tls.crt and tls.key are byte for byte what certkeeper wrote and checked (the digest annotation
+   * matches): the key belongs to the leaf. Checks that would parse the key trust this instead.
+   */
+  trusted?: boolean;
 }
 
-function decodeValue(secret: Record<string, unknown>, key: string): SecretValue {
+/**
+ * The digest of a Secret's content that certkeeper.dev/digest records: SHA-256 over the length of
+ * tls.crt in bytes, a colon, tls.crt and tls.key (the length keeps a boundary moved between the two
+ * from giving the same digest).
+ */
+export function contentDigest(crt: string, key: string): string {
+  return `sha256:${createHash('sha256').update(`${Buffer.byteLength(crt)}:`).update(crt).update(key).digest('hex')}`;
+}
+
+function decodeValue(secret: Record<string, unknown>, key: string): { value?: string; badBase64?: boolean } {
   // The API server merges stringData over data, so stringData wins here too.
   const sd = isRecord(secret.stringData) ? secret.stringData[key] : undefined;
   if (typeof sd === 'string') return { value: sd };
   const d = isRecord(secret.data) ? secret.data[key] : undefined;
   if (typeof d !== 'string') return {};
-  const compact = d.replace(/\s+/g, '');
+  // The API server never sends whitespace in data; manifests may wrap long values.
+  const compact = /\s/.test(d) ? d.replace(/\s+/g, '') : d;
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return { badBase64: true };
   return { value: Buffer.from(compact, 'base64').toString('utf8') };
 }
 
+/**
+ * Views of the Secret objects in use: a pass reads each Secret in `decide` and again in its audit,
+ * the live audit three times. Objects from the API and from manifests are never changed in place
+ * (a write builds a new object), so a view stays true for as long as its object lives.
+ */
+const views = new WeakMap<object, SecretView>();
+
 /** Reads a Secret (an API object or a manifest) once. Never throws. */
 export function viewSecret(secret: unknown): SecretView {
+  if (!isRecord(secret)) return readSecret(secret);
+  let view = views.get(secret);
+  if (!view) {
+    view = readSecret(secret);
+    views.set(secret, view);
+  }
+  return view;
+}
+
+function readSecret(secret: unknown): SecretView {
   if (secret === undefined || secret === null) return { exists: false, isObject: false, type: undefined, labels: {}, annotations: {}, crt: {}, key: {} };
   if (!isRecord(secret)) return { exists: true, isObject: false, type: undefined, labels: {}, annotations: {}, crt: {}, key: {} };
   const meta = isRecord(secret.metadata) ? secret.metadata : {};
   const annotations: Record<string, string> = {};
   if (isRecord(meta.annotations)) for (const [k, v] of Object.entries(meta.annotations)) if (typeof v === 'string') annotations[k] = v;
+  const crt = decodeValue(secret, 'tls.crt');
+  const key = decodeValue(secret, 'tls.key');
   const view: SecretView = {
     exists: true,
     isObject: true,
     type: typeof secret.type === 'string' ? secret.type : undefined,
     labels: isRecord(meta.labels) ? meta.labels : {},
     annotations,
-    crt: decodeValue(secret, 'tls.crt'),
-    key: decodeValue(secret, 'tls.key'),
+    crt: lazyValue(secret, 'tls.crt', crt),
+    key: lazyValue(secret, 'tls.key', key),
   };
   const ari = readAriRecord(annotations);
   if (ari) view.ari = ari;
   if (annotations[ANNOTATION.profile]) view.profile = annotations[ANNOTATION.profile];
-  if (view.crt.value?.trim()) {
+  if (crt.value?.trim()) {
     try {
-      view.info = parseCertificate(view.crt.value);
+      view.info = parseCertificate(crt.value);
     } catch (e) {
       view.parseError = e instanceof Error ? e.message : String(e);
     }
   }
+  const recorded = annotations[ANNOTATION.digest];
+  if (recorded !== undefined && view.info && crt.value !== undefined && key.value !== undefined && recorded === contentDigest(crt.value, key.value)) {
+    view.trusted = true;
+  }
   return view;
+}
+
+function lazyValue(secret: Record<string, unknown>, key: string, decoded: { value?: string; badBase64?: boolean }): SecretValue {
+  if (decoded.badBase64) return { badBase64: true };
+  if (decoded.value === undefined) return {};
+  return {
+    filled: decoded.value.trim() !== '',
+    get value() {
+      return decodeValue(secret, key).value;
+    },
+  };
 }
 
 /** The leaf certificate of a Secret, when it holds one that parses. */
@@ -193,6 +255,20 @@ export function failureAnnotations(r: FailureRecord): Record<string, string | nu
   };
 }
 
+/**
+ * Whether the checks that a matching digest lets later passes skip pass now: every certificate of
+ * the chain parses and the key belongs to the leaf. Content that fails them gets no digest, so every
+ * pass checks it in full and decides exactly as without the digest.
+ */
+function passesContentChecks(fullchainPem: string, keyPem: string): boolean {
+  try {
+    parseCertificate(fullchainPem);
+    return checkKeyMatches(fullchainPem, keyPem).ok;
+  } catch {
+    return false;
+  }
+}
+
 export interface IssuedForSecret {
   fullchainPem: string;
   keyPem: string;
@@ -218,12 +294,14 @@ export function buildTlsSecret(namespace: string, name: string, cert: IssuedForS
   for (const k of ARI_KEYS) delete annotations[k];
   delete annotations[ANNOTATION.profile];
   if (cert.profile) annotations[ANNOTATION.profile] = cert.profile;
+  delete annotations[ANNOTATION.digest];
   Object.assign(annotations, {
     [ANNOTATION.hosts]: cert.hosts.join(','),
     [ANNOTATION.notAfter]: cert.notAfter.toISOString(),
     [ANNOTATION.renewAt]: cert.renewAt.toISOString(),
     [ANNOTATION.issuer]: cert.issuerUrl,
   });
+  if (passesContentChecks(cert.fullchainPem, cert.keyPem)) annotations[ANNOTATION.digest] = contentDigest(cert.fullchainPem, cert.keyPem);
   const metadata: SecretObject['metadata'] = {
     name,
     namespace,

@@ -256,11 +256,12 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /**
  * One API call, retried on transient failures within the policy, translated into a ClusterError.
- * `fn` gets the options that carry each attempt's deadline; pass them to the client-node method.
+ * `fn` gets the options that carry each attempt's deadline; pass them to the client-node method
+ * (or the deadline's signal itself to a request made without a generated method).
  */
 export async function kubeCall<T>(
   r: RequestDescription,
-  fn: (options: ConfigurationOptions) => Promise<T>,
+  fn: (options: ConfigurationOptions, signal: AbortSignal) => Promise<T>,
   server?: string,
   opts: CallOptions<T> = {},
 ): Promise<T> {
@@ -276,7 +277,7 @@ export async function kubeCall<T>(
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     let failure: unknown;
     try {
-      return await fn(withSignal(controller.signal));
+      return await fn(withSignal(controller.signal), controller.signal);
     } catch (e) {
       failure = e;
     } finally {

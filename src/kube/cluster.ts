@@ -21,6 +21,7 @@ import { DEFAULT_RETRY, kubeCall, listAllPages, PAGE_SIZE, statusCode, type Call
 /** After an unreachable API: how long later calls fail fast, and how long their one attempt may take. */
 const DEGRADED_FOR_MS = 30_000;
 const DEGRADED_ATTEMPT_MS = 2_000;
+import { listReduced, reduceIngress, reduceSecret } from './lists.js';
 
 const mergePatch = (options: ConfigurationOptions) => setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options);
 
@@ -91,7 +92,7 @@ export class Kube {
    * one attempt of at most 2 s each: otherwise each would wait out another 10 s budget against an
    * API that is gone, and a stopped pass would take a minute to exit. Any answer ends it.
    */
-  private get retry(): Partial<RetryPolicy> {
+  get retry(): Partial<RetryPolicy> {
     if (Date.now() >= this.degradedUntil) return this.configured;
     const short = Math.min(this.configured.attemptTimeoutMs ?? DEFAULT_RETRY.attemptTimeoutMs, DEGRADED_ATTEMPT_MS);
     return { ...this.configured, attempts: 1, attemptTimeoutMs: short, minAttemptTimeoutMs: short, budgetMs: short };
@@ -144,16 +145,17 @@ export class Kube {
 
   // Ingresses ---------------------------------------------------------------------------------
 
-  async listIngresses(namespace?: string): Promise<unknown[]> {
-    const items = await this.listPages<V1Ingress>(
+  /** Every Ingress, reduced page by page to what certkeeper reads (lists.ts). */
+  listIngresses(namespace?: string): Promise<unknown[]> {
+    return this.observe(
+      listReduced(
+      this,
       namespace ? { verb: 'list', resource: 'ingresses', namespace } : { verb: 'list', resource: 'ingresses' },
-      (cont, options) =>
-        namespace
-          ? this.networking.listNamespacedIngress({ namespace, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
-          : this.networking.listIngressForAllNamespaces({ limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
+      namespace ? `/apis/networking.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/ingresses` : '/apis/networking.k8s.io/v1/ingresses',
+      {},
+      reduceIngress,
+      ),
     );
-    // The API omits apiVersion/kind on list items; the core recognises Ingresses by them.
-    return items.map((i) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', ...plain<object>(i) }));
   }
 
   /**
@@ -204,16 +206,17 @@ export class Kube {
     return this.listSecrets(`type=${TLS_SECRET_TYPE}`, namespace);
   }
 
-  /** Secrets matching a field selector, in one namespace or all, page by page. */
-  async listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
-    const items = await this.listPages<V1Secret>(
+  /** Secrets matching a field selector, in one namespace or all, reduced page by page (lists.ts). */
+  listSecrets(fieldSelector: string, namespace?: string): Promise<SecretObject[]> {
+    return this.observe(
+      listReduced(
+      this,
       namespace ? { verb: 'list', resource: 'secrets', namespace } : { verb: 'list', resource: 'secrets' },
-      (cont, options) =>
-        namespace
-          ? this.core.listNamespacedSecret({ namespace, fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options)
-          : this.core.listSecretForAllNamespaces({ fieldSelector, limit: PAGE_SIZE, ...(cont ? { _continue: cont } : {}) }, options),
+      namespace ? `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets` : '/api/v1/secrets',
+      { fieldSelector },
+      reduceSecret,
+      ),
     );
-    return items.map((s) => plain<SecretObject>(s));
   }
 
   /** The Secrets of one namespace carrying a label (certkeeper's own, in its namespace). */
