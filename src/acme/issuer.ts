@@ -260,6 +260,7 @@ export class AcmeIssuer {
     const published: ChallengeEntry[] = [];
     let authzs: Authorization[] = [];
     let issued = false;
+    let validating = false;
     try {
       try {
         authzs = await client.getAuthorizations(order);
@@ -291,6 +292,9 @@ export class AcmeIssuer {
         takeRetryAfter(); // only the challenge responses' Retry-After counts for the first poll
         req.signal?.throwIfAborted();
         try {
+          // From here the CA validates: each authorization ends valid or invalid on its own, and
+          // deactivating one mid-validation races the CA's validator (Pebble 2.10 stalls on it).
+          validating = true;
           await Promise.all(pending.map(({ challenge }) => client.completeChallenge(challenge)));
         } catch (e) {
           throw this.translate(e, `asking the CA to validate ${what}`);
@@ -342,7 +346,7 @@ export class AcmeIssuer {
       if (replacesDropped) result.replacesDropped = replacesDropped;
       return result;
     } finally {
-      if (!issued) await this.deactivatePending(client, order, authzs, log);
+      if (!issued && !validating) await this.deactivatePending(client, order, authzs, log);
       if (published.length > 0) {
         const tokens = published.map((p) => p.token);
         await this.opts.challengeStore.remove(tokens).catch((e: unknown) => {

@@ -23,7 +23,7 @@ function kubectl(args: string[], env: Record<string, string> = {}): Promise<{ co
     execFile(
       kubectlPath(),
       args,
-      { env: { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: dir, ...env }, timeout: 30_000, encoding: 'utf8' },
+      { env: { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: dir, COLUMNS: '400', ...env }, timeout: 30_000, encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err && typeof err.code !== 'number') reject(err);
         else resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
