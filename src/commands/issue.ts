@@ -8,11 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { FileAccountStore } from '../acme/account-file-store.js';
-import { AcmeIssuer, FetchWatch } from '../acme/issuer.js';
-import { FileRateLimitLedger } from '../acme/ratelimit-file-store.js';
+import type { AcmeIssuer } from '../acme/issuer.js';
 import { resolveDirectory } from '../core/annotations.js';
-import { configureAcmeTransport } from '../acme/transport.js';
 import { resolveSettings } from '../config.js';
 import type { AriRecord } from '../core/ari.js';
 import { checkKeyMatches, parseCertificate, type CertInfo } from '../core/cert.js';
@@ -22,9 +19,7 @@ import { describePlan, renewalPlan, type RenewalPlan } from '../core/renewal.js'
 import { isoSeconds } from '../core/time.js';
 import { AcmeError, ConfigError, IoError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { RateLimitGuard } from '../ratelimit-guard.js';
-import { MemoryChallengeStore } from '../http/memory-store.js';
-import { startResponder } from '../http/responder.js';
+import { createStandaloneAcme } from '../wiring-standalone.js';
 import { addSettings, EXIT, loggerFor, reportError, type CliIo } from './common.js';
 
 const NAMES = [
@@ -121,20 +116,19 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
     createdDirs = await prepareOutDir(out);
     httpPort = cfg.httpPort;
     const caBundlePem = cfg.acmeCaBundle ? await readCaBundle(cfg.acmeCaBundle) : undefined;
-    configureAcmeTransport(caBundlePem ? { caBundlePem } : {});
-
-    const store = new MemoryChallengeStore();
-    const fetches = new FetchWatch();
-    const issuer = new AcmeIssuer({
-      directoryUrl,
-      accountStore: new FileAccountStore(cfg.accountDir, directoryUrl),
-      challengeStore: store,
-      ...(cfg.email ? { email: cfg.email } : {}),
-      ...(cfg.eabKid && cfg.eabHmacKey ? { eab: { kid: cfg.eabKid, hmacKey: cfg.eabHmacKey } } : {}),
-      polling: { intervalMs: cfg.acmePollInterval, maxIntervalMs: cfg.acmePollInterval * 32, timeoutMs: 180_000 },
-      challengeFetched: (token) => fetches.fetched(token),
+    const { issuer, limits, answer } = createStandaloneAcme(
+      {
+        directoryUrl,
+        accountDir: cfg.accountDir,
+        email: cfg.email,
+        eabKid: cfg.eabKid,
+        eabHmacKey: cfg.eabHmacKey,
+        acmePollInterval: cfg.acmePollInterval,
+        rateLimits: cfg.rateLimits,
+        caBundlePem,
+      },
       log,
-    });
+    );
 
     const existing = await readLineage(out, hosts, log);
     let replaces: string | undefined;
@@ -156,18 +150,9 @@ export async function runIssue(flags: Record<string, unknown>, io: CliIo): Promi
       const offered = checkProfileOffered(cfg.profile, info.profiles, directoryUrl);
       if (offered) throw new ConfigError(offered.message, offered.hint);
     }
-    const limits = new RateLimitGuard(new FileRateLimitLedger(cfg.accountDir), cfg.rateLimits, () => new Date(), log);
     await limits.check({ directoryUrl, names: hosts, replaces });
 
-    const responder = await startResponder({
-      lookup: store,
-      port: cfg.httpPort,
-      ...(cfg.httpAddress ? { host: cfg.httpAddress } : {}),
-      onChallenge: (e) => {
-        log.debug({ token: e.token, found: e.found, host: e.host, remote: e.remote }, 'challenge request');
-        if (e.found) fetches.saw(e.token);
-      },
-    });
+    const responder = await answer({ port: cfg.httpPort, host: cfg.httpAddress });
     cleanup = () => responder.close();
     httpPort = responder.address.port;
     log.info({ port: responder.address.port, address: responder.address.address }, 'answering HTTP-01 challenges');

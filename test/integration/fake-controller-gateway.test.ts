@@ -18,6 +18,7 @@ import { startFakeController, type FakeController } from '../support/fake-contro
 import { startKubeApi, type KubeApi } from '../support/kube-api/index.js';
 import { runKubectl } from '../support/kubectl.js';
 import { freePort } from '../support/ports.js';
+import { until } from '../support/http.js';
 
 const GROUP = 'gateway.networking.k8s.io';
 const FAKE_CN = 'Kubernetes Ingress Controller Fake Certificate';
@@ -42,16 +43,6 @@ interface GatewayStatus {
   conditions?: Condition[];
   listeners?: ListenerStatus[];
   attachedListenerSets?: number;
-}
-
-async function until<T>(what: string, probe: () => T | Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** A real TLS handshake: the leaf the port presents for `servername` (none: no SNI). */

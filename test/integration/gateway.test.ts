@@ -4,7 +4,6 @@
 // `certkeeper serve`; `certkeeper renew` and `check` run as real processes.
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { probeTls } from '../../src/probe/tls.js';
 import { runCertkeeper } from '../support/cli.js';
 import { ingress, startClusterEnv, type ClusterEnv, type RenewJson } from '../support/cluster-env.js';
 import type { FakeController } from '../support/fake-controller.js';
+import { getVia, until } from '../support/http.js';
 
 const GROUP = 'gateway.networking.k8s.io';
 const FAKE_CN = 'Kubernetes Ingress Controller Fake Certificate';
@@ -56,29 +56,6 @@ async function servedLeaf(c: FakeController, servername: string): Promise<CertIn
   const r = await probeTls({ address: { host: '127.0.0.1', port: c.httpsPort }, servername, timeoutMs: 3000 });
   if (!r.ok) throw new Error(`TLS handshake for ${servername} failed: ${r.error}`);
   return r.leaf;
-}
-
-async function until<T>(what: string, probe: () => T | Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function get(port: number, hostHeader: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host: hostHeader }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 const solverObjects = (env: ClusterEnv) => [
@@ -205,7 +182,7 @@ describe('Gateways through a Gateway API implementation: Pebble → port-80 list
       rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', statusCode: 301 } }] }],
     });
     route(env, 'shop', 'site', { parentRefs: [{ name: 'redirecting', sectionName: 'https' }], hostnames: [h], rules: [{ backendRefs: [{ name: 'web', port: 80 }] }] });
-    expect((await until('redirect programmed', () => get(controller.httpPort, h, '/cart'), (x) => x.status === 301)).headers.location).toBe(`https://${h}/cart`);
+    expect((await until('redirect programmed', () => getVia(controller.httpPort, h, '/cart'), (x) => x.status === 301)).headers.location).toBe(`https://${h}/cart`);
 
     const r = await env.renew(['--gateway', 'shop/redirecting']);
     expect(r.code, r.stderr).toBe(0);
@@ -215,7 +192,7 @@ describe('Gateways through a Gateway API implementation: Pebble → port-80 list
     expect(answered.length).toBeGreaterThan(0);
     expect(answered.every((q) => q.status === 200 && q.backend === 'certkeeper/certkeeper:80')).toBe(true);
     // Everything else on port 80 is still redirected.
-    expect((await get(controller.httpPort, h, '/')).status).toBe(301);
+    expect((await getVia(controller.httpPort, h, '/')).status).toBe(301);
 
     // A redirect matching the challenge path by RegularExpression: its precedence against an Exact
     // match is the implementation's choice, so certkeeper refuses to bet an authorization on it.

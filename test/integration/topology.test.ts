@@ -14,6 +14,7 @@ import { createCert, tlsSecret } from '../support/certs.js';
 import { ingress, startClusterEnv, type ClusterEnv } from '../support/cluster-env.js';
 import { startFakeController, type FakeController } from '../support/fake-controller.js';
 import { startKubeApi, type KubeApi } from '../support/kube-api/index.js';
+import { getVia } from '../support/http.js';
 
 const host = (label: string) => `${label}-${randomUUID().slice(0, 8)}.example.test`;
 const SECRETS = { group: '', version: 'v1', resource: 'secrets' };
@@ -48,19 +49,6 @@ async function servedEventually(c: FakeController, servername: string, ok: (leaf
   }
 }
 
-function get(port: number, hostHeader: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host: hostHeader }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 const dnsQueried = (env: ClusterEnv, h: string) => env.pebble.dns.queries.some((q) => q.name.replace(/\.$/, '') === h);
 const solverIngresses = (env: ClusterEnv) => env.api.list<{ metadata: { name: string } }>(INGRESSES, 'certkeeper', { labelSelector: 'certkeeper.dev/solver=true' });
 const challengeTokens = (env: ClusterEnv) => Object.keys(env.api.get<{ data?: Record<string, string> }>(CONFIGMAPS, 'certkeeper', 'certkeeper-challenges')?.data ?? {});
@@ -87,7 +75,7 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
     const judged = judgeServedCertificate({ host: h, served: await probeTls({ address: { host: '127.0.0.1', port: controller.httpsPort }, servername: h, timeoutMs: 3000 }), ingressRef: { kind: 'Ingress', namespace: 'shop', name: 'web' }, now: new Date() });
     expect(judged.map((f) => f.code)).toEqual(['DefaultCertificateServed']);
     // The user's site itself is routed (the app behind the Service answers).
-    expect((await get(controller.httpPort, h, '/')).body).toContain(`app: http://${h}/`);
+    expect((await getVia(controller.httpPort, h, '/')).body).toContain(`app: http://${h}/`);
 
     const r = await env.renew(['--ingress', 'shop/web']);
     expect(r.code, r.stderr).toBe(0);
@@ -146,11 +134,11 @@ describe('production topology: Pebble → ingress controller → solver Ingress 
     controller.sslRedirect = 'on';
     try {
       controller.reload();
-      const page = await get(controller.httpPort, h, '/login?next=1');
+      const page = await getVia(controller.httpPort, h, '/login?next=1');
       expect(page.status).toBe(308);
       expect(page.headers.location).toBe(`https://${h}/login?next=1`);
       expect(page.headers.server).toBe('nginx');
-      expect((await get(controller.httpPort, h, '/.well-known/acme-challenge/x')).status).not.toBe(308);
+      expect((await getVia(controller.httpPort, h, '/.well-known/acme-challenge/x')).status).not.toBe(308);
 
       const r = await env.renew(['--ingress', 'redirect/web']);
       expect(r.code, r.stderr).toBe(0);
@@ -337,7 +325,7 @@ describe('bare-metal NodePort controller: nothing answers on port 80', () => {
     env.api.create(ingress('metal', 'web', 'web-tls', [h]));
     // The controller itself works, on its NodePort.
     c.reload();
-    expect((await get(c.nodePort, h, '/')).body).toContain(`app: http://${h}/`);
+    expect((await getVia(c.nodePort, h, '/')).body).toContain(`app: http://${h}/`);
 
     const r = await env.renew(['--ingress', 'metal/web', '--self-check-timeout', '1s']);
     expect(r.code, r.stderr).toBe(1);
@@ -401,15 +389,15 @@ describe('the fake controller routes and serves certificates like ingress-nginx'
     api.create(ing('b', 'api', { ingressClassName: 'nginx', rules: [rule(h, '/api', 'api'), rule(h, '/down', 'nowhere')] }));
     api.create(ing('c', 'admin', { ingressClassName: 'traefik', rules: [rule(h, '/admin', 'admin')] }));
     api.create(ing('c', 'old', { rules: [rule(h2, '/', 'legacy')] }, { 'kubernetes.io/ingress.class': 'nginx' }));
-    expect((await get(c.httpPort, h, '/')).body).toBe('app http /');
-    expect((await get(c.httpPort, `${h}:8080`, '/api/v1?x=1')).body).toBe('api http /api/v1?x=1');
-    expect((await get(c.httpPort, h, '/api')).body).toBe('api http /api');
-    expect((await get(c.httpPort, h, '/apix')).body).toBe('app http /apix');
-    expect((await get(c.httpPort, h, '/admin')).body).toBe('app http /admin');
-    expect((await get(c.httpPort, h2, '/')).body).toBe('legacy http /');
-    const down = await get(c.httpPort, h, '/down');
+    expect((await getVia(c.httpPort, h, '/')).body).toBe('app http /');
+    expect((await getVia(c.httpPort, `${h}:8080`, '/api/v1?x=1')).body).toBe('api http /api/v1?x=1');
+    expect((await getVia(c.httpPort, h, '/api')).body).toBe('api http /api');
+    expect((await getVia(c.httpPort, h, '/apix')).body).toBe('app http /apix');
+    expect((await getVia(c.httpPort, h, '/admin')).body).toBe('app http /admin');
+    expect((await getVia(c.httpPort, h2, '/')).body).toBe('legacy http /');
+    const down = await getVia(c.httpPort, h, '/down');
     expect([down.status, down.headers.server]).toEqual([503, 'nginx']);
-    const unknown = await get(c.httpPort, host('nobody'), '/');
+    const unknown = await getVia(c.httpPort, host('nobody'), '/');
     expect([unknown.status, unknown.headers.server, unknown.body]).toEqual([404, 'nginx', 'default backend - 404']);
   });
 
