@@ -41,7 +41,7 @@ try {
   if (record.code !== 0) throw new Error(`renew failed:\n${record.stderr}`);
   // 42 hours on: status, then the pass that renews.
   const clock = ['--clock-offset', '42h'];
-  const status = await runCertkeeper(['status', '--kubeconfig', env.kubeconfig, '--directory', env.directoryUrl, ...clock], { env: { CERTKEEPER_LOG_LEVEL: 'warn' } });
+  const status = await runCertkeeper(['status', '--kubeconfig', env.kubeconfig, '--directory', env.directoryUrl, '-o', 'wide', ...clock], { env: { CERTKEEPER_LOG_LEVEL: 'warn', COLUMNS: '130' } });
   const renew = await runCertkeeper(['renew', ...env.flags(['--log-level', 'warn', ...clock])]);
   const transcript = (cmd, r) => `$ ${cmd}\n${r.stderr}${r.stdout}$ echo $?\n${r.code}\n`;
   mkdirSync(join(ROOT, 'docs', 'examples'), { recursive: true });
@@ -49,7 +49,7 @@ try {
     join(ROOT, 'docs', 'examples', 'status-ari.txt'),
     `# Pebble 2.10 with classic, tlsserver and shortlived; 42 hours after issuance (--clock-offset 42h).\n` +
       `# The CA moved api-tls's ARI window to ${start.toISOString()} + 10 h, with an explanation.\n` +
-      transcript('certkeeper status', status) +
+      transcript('certkeeper status -o wide   # a 130-column terminal', status) +
       transcript('certkeeper renew', renew),
   );
   console.log(`wrote docs/examples/status-ari.txt (status exit ${status.code}, renew exit ${renew.code})`);

@@ -112,10 +112,10 @@ const controller = await startHttpServer((req, res) => {
   up.end();
 });
 
-function run(args) {
+function run(args, columns = '100') {
   return new Promise((resolve) => {
     // As on a 100-column terminal: the text wraps there, tables wrap their cells.
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'warn', COLUMNS: '100' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, CERTKEEPER_LOG_LEVEL: 'warn', COLUMNS: columns }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c.toString()));
@@ -129,10 +129,14 @@ try {
   const checkArgs = ['check', '--kubeconfig', kubeconfig, '--probe', '--probe-address', `127.0.0.1:${sni.port}`, '--probe-http-address', `127.0.0.1:${controller.port}`, '--ca-bundle', caFile, '--self-check-timeout', '10s'];
   const check = await run(checkArgs);
   const status = await run(['status', '--kubeconfig', kubeconfig]);
+  const wide = await run(['status', '--kubeconfig', kubeconfig, '-o', 'wide'], '130');
   mkdirSync(join(ROOT, 'docs', 'examples'), { recursive: true });
   const transcript = (args, r) => `$ certkeeper ${shown(args).join(' ')}\n${r.stderr}${r.stdout}$ echo $?\n${r.code}\n`;
   writeFileSync(join(ROOT, 'docs', 'examples', 'check.txt'), transcript(checkArgs, check));
-  writeFileSync(join(ROOT, 'docs', 'examples', 'status.txt'), transcript(['status', '--kubeconfig', kubeconfig], status));
+  writeFileSync(
+    join(ROOT, 'docs', 'examples', 'status.txt'),
+    `# a 100-column terminal\n${transcript(['status', '--kubeconfig', kubeconfig], status)}\n# a 130-column terminal\n${transcript(['status', '--kubeconfig', kubeconfig, '-o', 'wide'], wide)}`,
+  );
   console.log(`wrote docs/examples/check.txt (exit ${check.code}) and docs/examples/status.txt (exit ${status.code})`);
 } finally {
   serve.kill('SIGTERM');

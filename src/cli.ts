@@ -42,7 +42,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   status: {
     term: 'status [options]',
-    summary: 'one line per certificate: hosts, issuer, profile, expiry, renewal time and state',
+    summary: 'one line per certificate: hosts, expiry, renewal time and state (-o wide: issuer, profile)',
     load: async () => (await import('./commands/status.js')).registerStatus,
   },
   serve: {

@@ -260,6 +260,13 @@ export const SETTINGS = {
     parse: oneOf(['text', 'json', 'github'] as const),
     default: 'text',
   },
+  statusOutput: {
+    flag: '--output <format>',
+    short: '-o',
+    help: 'a table (text), the table with issuer and profile (wide, as kubectl get -o wide), or json',
+    parse: oneOf(['text', 'wide', 'json'] as const),
+    default: 'text',
+  },
   strict: { flag: '--strict', help: 'treat warnings as errors (exit 2)', parse: bool, boolean: true, default: false },
   probe: {
     flag: '--probe',

@@ -21,7 +21,7 @@ const NAMES = [
   'directory',
   'renewBefore',
   'profile',
-  'output',
+  'statusOutput',
   'clockOffset',
   'logLevel',
   'logFormat',
@@ -29,6 +29,8 @@ const NAMES = [
 
 const HELP_AFTER = `
 States (the same decision \`certkeeper renew\` makes now):
+Columns: -o wide adds ISSUER and PROFILE (the profile and the lifetime the CA really issued).
+
   Valid       up to date; RENEWS AT is when the next pass renews it (a moment inside the CA's
               ARI window when the CA publishes one, else 1/3 of the lifetime before expiry)
   RenewalDue  inside its renewal window, the CA asked for it (AriRenewalDue), or hosts / CA /
@@ -47,9 +49,9 @@ Run \`certkeeper check\` for the problems behind a state and how to fix them.
 export function registerStatus(program: Command, io: CliIo, setExit: (code: number) => void): void {
   const cmd = program
     .command('status')
-    .summary('one line per certificate: hosts, issuer, profile, expiry, renewal time and state')
+    .summary('one line per certificate: hosts, expiry, renewal time and state (-o wide: issuer, profile)')
     .description(
-      'Show every certificate the selected Ingresses use: namespace, Secret, hosts, issuer, profile, real lifetime, not-after, days left, planned renewal and state, ' +
+      'Show every certificate the selected Ingresses and Gateways use: namespace, Secret, hosts, not-after, days left, planned renewal and state (with -o wide also issuer, profile and real lifetime), ' +
         'and the renewal windows the CA suggests through ACME Renewal Information (ARI).',
     )
     .addHelpText('after', HELP_AFTER);
@@ -67,7 +69,9 @@ export async function runStatus(flags: Record<string, unknown>, io: CliIo): Prom
     const now = clockWithOffset(cfg.clockOffset)();
     const result = await auditCluster(audit.port, audit.options(now));
     for (const n of result.notes) io.stderr(`certkeeper status: ${n}\n`);
-    io.stdout(cfg.output === 'json' ? formatStatusJson(result.certificates, now) : formatStatusText(result.certificates, textWidth(io)));
+    io.stdout(
+      cfg.statusOutput === 'json' ? formatStatusJson(result.certificates, now) : formatStatusText(result.certificates, textWidth(io), { wide: cfg.statusOutput === 'wide' }),
+    );
     return EXIT.ok;
   } catch (e) {
     return reportError(io, e);

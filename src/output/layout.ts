@@ -68,10 +68,11 @@ export function wrapHelp(text: string, width: number): string {
 
 /**
  * The pieces a cell may be broken into: after commas and at spaces; when that is not enough
- * (`fine`), also after dots, hyphens, slashes and colons, so host names break between labels.
+ * (`fine`), also after dots, slashes and the hyphens of names, so host names break between labels.
+ * Dates and times never break ("2031-12-" over "01" misleads).
  */
 function pieces(cell: string, fine = false): string[] {
-  return cell.split(fine ? /(?<=[,. ./:-])/ : /(?<=,)|(?<= )/).filter((p) => p.length > 0);
+  return cell.split(fine ? /(?<=[,. /])|(?<=[a-z]-)(?=[a-z])/i : /(?<=,)|(?<= )/).filter((p) => p.length > 0);
 }
 
 /**
@@ -111,8 +112,9 @@ function wrapCell(cell: string, width: number): string[] {
 /**
  * A borderless table (two spaces between columns) within `width`: every column is kept. When the
  * natural widths do not fit, columns are narrowed one step at a time, each step where it adds the
- * fewest lines: cells wrap after commas and at spaces first, then inside names (after dots and
- * hyphens), and only when nothing else is left are words cut.
+ * fewest lines: cells wrap after commas and at spaces first, then between the labels of names
+ * (after dots and hyphens). A word is never cut: a table that still does not fit runs past
+ * `width`, as kubectl's do, rather than print "exampl" over "e.com".
  */
 export function formatTable(head: readonly string[], rows: readonly (readonly string[])[], width: number): string[] {
   const all = [head, ...rows];
@@ -134,7 +136,7 @@ export function formatTable(head: readonly string[], rows: readonly (readonly st
   const headerFloor = Array.from({ length: n }, (_, i) => Math.max(...(head[i] ?? '').split(' ').map((w) => w.length), 4));
   const floorOf = (fine: boolean) =>
     Array.from({ length: n }, (_, i) => Math.max(headerFloor[i] as number, ...col(i).flatMap((c) => pieces(c, fine).map((p) => p.trimEnd().length))));
-  for (const floor of [floorOf(false), floorOf(true), headerFloor]) {
+  for (const floor of [floorOf(false), floorOf(true)]) {
     while (total() > width) {
       let best = -1;
       let bestCost = Infinity;

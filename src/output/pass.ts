@@ -5,7 +5,8 @@ import type { PassResult, TargetOutcome } from '../pass.js';
 import { formatText as formatFindingsText, orderFindings } from './findings.js';
 import { formatTable, wrapLine } from './layout.js';
 
-const iso = (d: Date | undefined): string => (d ? isoSeconds(d) : '');
+// As in status: to the minute, date and time apart, so a narrow terminal wraps between them.
+const minute = (d: Date | undefined): string => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '');
 
 function counts(outcomes: readonly TargetOutcome[]): string {
   const by = new Map<string, number>();
@@ -25,8 +26,8 @@ export function formatPassText(result: PassResult, width = Infinity): string {
     ...wrapLine(`${result.dryRun ? 'dry run: ' : ''}${n} certificate${n === 1 ? '' : 's'}${n ? `: ${counts(result.outcomes)}` : ''} (${secs} s, ${result.ordersPlaced} order${result.ordersPlaced === 1 ? '' : 's'}, ${result.secretsWritten} Secret write${result.secretsWritten === 1 ? '' : 's'})`, width),
   );
   if (n > 0) {
-    const rows = result.outcomes.map((o) => [o.result, `${o.target.namespace}/${o.target.secretName}`, o.target.hosts.join(','), iso(o.notAfter), o.reason]);
-    lines.push(...formatTable(['RESULT', 'SECRET', 'HOSTS', 'NOT AFTER', 'REASON'], rows, width));
+    const rows = result.outcomes.map((o) => [o.result, `${o.target.namespace}/${o.target.secretName}`, o.target.hosts.join(','), minute(o.notAfter), o.reason]);
+    lines.push(...formatTable(['RESULT', 'SECRET', 'HOSTS', 'NOT AFTER (UTC)', 'REASON'], rows, width));
     // The table says what was issued and skipped; below it only what it cannot: why something
     // was refused, failed or is planned, and what to do about it.
     const detail = result.outcomes.filter((o) => o.result === 'refused' || o.result === 'failed' || o.result === 'planned' || (o.result === 'skipped' && o.reason !== 'UpToDate'));

@@ -34,21 +34,21 @@ export function statusCounts(rows: readonly CertificateRow[]): Record<string, nu
 
 /**
  * One row per certificate; below it, one line per certificate that is not Valid, saying why. The
- * table fits `width` by wrapping cells; no column is left out.
+ * table fits `width` by wrapping cells; no column is left out. `wide` adds ISSUER and PROFILE (the
+ * profile and the lifetime the CA really issued), as `kubectl get -o wide` adds columns: nine
+ * columns do not fit 80 without breaking names.
  */
-export function formatStatusText(rows: readonly CertificateRow[], width = Infinity): string {
+export function formatStatusText(rows: readonly CertificateRow[], width = Infinity, opts: { wide?: boolean } = {}): string {
   if (rows.length === 0) return 'no certificates: no Ingress in the selection names a spec.tls secretName\n';
-  // PROFILE holds the profile and the lifetime the CA really issued ("tlsserver 45d"): one column
-  // fewer keeps every column whole at 100 columns.
-  const head = ['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'];
+  const wide = opts.wide === true;
+  const head = ['NAMESPACE', 'SECRET', 'HOSTS', ...(wide ? ['ISSUER', 'PROFILE'] : []), 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE'];
   const cells: string[][] = [];
   for (const r of rows) {
     cells.push([
       r.namespace,
       r.secretName,
       hostsCell(r.hosts),
-      r.issuer ?? '-',
-      profileCell(r.profile, r.lifetimeMs),
+      ...(wide ? [r.issuer ?? '-', profileCell(r.profile, r.lifetimeMs)] : []),
       minute(r.notAfter),
       r.daysLeft === undefined ? '-' : String(r.daysLeft),
       r.managed ? minute(r.renewAt) : '-',

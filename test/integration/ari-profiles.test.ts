@@ -103,7 +103,7 @@ describe('profiles (Pebble 2.10 with classic, tlsserver and shortlived)', () => 
       expect(s).toMatchObject({ profile: p, lifetimeSeconds: spec.validitySeconds - 1, renewalBasis: 'Ari' });
       expect(Date.parse(s?.ari?.start ?? '')).toBeLessThan(Date.parse(s?.ari?.end ?? ''));
     }
-    const text = await status(['--namespace', 'profiles']);
+    const text = await status(['--namespace', 'profiles', '-o', 'wide']);
     const line = (p: string) => text.stdout.split('\n').find((l) => l.split(/\s{2,}/)[1] === `${p}-tls`)?.split(/\s{2,}/);
     expect(line('classic')?.[4]).toBe('classic 90d');
     expect(line('tlsserver')?.[4]).toBe('tlsserver 45d');
@@ -213,7 +213,7 @@ describe('a certificate without a subject, from issuance to the alert', () => {
     const info = parseCertificate(pem);
     expect(info.subject).toBe('');
     expect(displayName(info)).toBe(h);
-    const st = await status(['--namespace', 'nocn']);
+    const st = await status(['--namespace', 'nocn', '-o', 'wide']);
     expect(st.code, st.stderr).toBe(0);
     expect(st.stdout.split('\n')[1]?.split(/\s{2,}/).slice(0, 5)).toEqual(['nocn', 'web-tls', h, info.issuerCN, 'tlsserver 45d']);
     // The CA asks for an early renewal: window 20 to 21 days after issuance, with an explanation.

@@ -47,7 +47,7 @@ describe('Pebble 2.4: no ARI, no profiles', () => {
     const crt = Buffer.from((env.api.get(SECRETS, 'old', 'a-tls') as { data: Record<string, string> }).data['tls.crt'] ?? '', 'base64').toString('utf8');
     const info = parseCertificate(crt);
     expect(lifetimeMs(info)).toBeGreaterThan(4 * 365 * DAY);
-    const st = await runCertkeeper(['status', '--kubeconfig', env.kubeconfig, '--namespace', 'old']);
+    const st = await runCertkeeper(['status', '--kubeconfig', env.kubeconfig, '--namespace', 'old', '-o', 'wide'], { env: { COLUMNS: '400' } });
     expect(st.stdout.split('\n')[0]).toContain('PROFILE');
     expect(st.stdout).not.toContain('Renewal windows the CA suggests');
     const days = Math.ceil((info.notAfter.getTime() - Date.now() - lifetimeMs(info) / 3) / DAY) + 1;

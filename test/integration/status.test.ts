@@ -158,8 +158,10 @@ describe('certkeeper status', () => {
     expect(r.json?.summary).toEqual({ Valid: 1, RenewalDue: 1, Expired: 1, Missing: 1, Invalid: 1, Failing: 1, InBackoff: 2, NotManaged: 2 });
   });
 
-  it('prints a table with NAMESPACE, SECRET, HOSTS, ISSUER, PROFILE (and lifetime), NOT AFTER, DAYS LEFT, RENEWS AT and STATE', async () => {
-    const r = await status([]);
+  it('prints a table with NAMESPACE, SECRET, HOSTS, NOT AFTER, DAYS LEFT, RENEWS AT and STATE; -o wide adds ISSUER and PROFILE (and lifetime)', async () => {
+    const narrow = await status([]);
+    expect(narrow.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['NAMESPACE', 'SECRET', 'HOSTS', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE']);
+    const r = await status(['-o', 'wide']);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]?.split(/\s{2,}/)).toEqual(['NAMESPACE', 'SECRET', 'HOSTS', 'ISSUER', 'PROFILE', 'NOT AFTER (UTC)', 'DAYS LEFT', 'RENEWS AT (UTC)', 'STATE']);
