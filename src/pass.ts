@@ -70,6 +70,11 @@ export interface PassOptions {
   rateLimits?: RateLimitMode;
   /** certkeeper's namespace (its Service): where a Gateway's solver HTTPRoute goes when the listener admits it. */
   selfNamespace?: string;
+  /**
+   * How long after this pass the next scheduled one runs (the service's schedule, or the
+   * CronJob's): a certificate whose ARI moment falls before it renews in this pass (RFC 9773 §4.2).
+   */
+  nextPassInMs?: number;
 }
 
 export type OutcomeResult = 'issued' | 'renewed' | 'skipped' | 'refused' | 'failed' | 'planned';
@@ -320,6 +325,7 @@ class Pass {
     if (opts.force) input.force = true;
     if (opts.adopt) input.adopt = true;
     if (opts.renewBeforeMs !== undefined) input.renewBeforeMs = opts.renewBeforeMs;
+    if (opts.nextPassInMs !== undefined) input.nextPassAt = new Date(input.now.getTime() + opts.nextPassInMs);
     const stored = this.failureState.get(failureKey(target));
     if (stored) input.failure = stored;
     const decision = decide(input);

@@ -63,6 +63,21 @@ export function checkSchedule(expression: string, timezone: string): { intervalM
   return { intervalMs, maxGapMs };
 }
 
+/**
+ * How long from now until the schedule's next run, as node-cron computes it (real time). A pass
+ * adds it to its own clock: the next pass is that far after this one.
+ */
+export function msUntilNextRun(expression: string, timezone: string): number | undefined {
+  const task = cron.createTask(expression, () => undefined, { timezone });
+  try {
+    // getNextRun() answers null for a task that was never started: ask the matcher instead.
+    const next = task.getNextRuns(1)[0];
+    return next ? Math.max(0, next.getTime() - Date.now()) : undefined;
+  } finally {
+    void task.destroy();
+  }
+}
+
 export interface ServiceOptions {
   schedule: string;
   timezone: string;
@@ -217,7 +232,8 @@ export class CertkeeperService {
     const started = performance.now();
     let passMs = 0;
     try {
-      result = await runPass(deps.ports, { ...this.opts.pass, signal: this.shutdown.signal });
+      const nextPassInMs = msUntilNextRun(this.opts.schedule, this.opts.timezone);
+      result = await runPass(deps.ports, { ...this.opts.pass, signal: this.shutdown.signal, ...(nextPassInMs !== undefined ? { nextPassInMs } : {}) });
       passMs = performance.now() - started;
     } catch (e) {
       error = e;

@@ -9,6 +9,7 @@ import { errorMessage } from '../errors.js';
 import { eventListener, mergeFindings, notifyPass } from '../listeners.js';
 import { formatPassJson, formatPassText } from '../output/pass.js';
 import { outcomeFindings, runPass, type PassOptions, type PassResult } from '../pass.js';
+import { msUntilNextRun } from '../service.js';
 import { createKubeRuntime, createPassAlerts, passOptionsFrom, type KubeRuntime } from '../wiring.js';
 import { addSettings, EXIT, loggerFor, reportError, textWidth, type CliIo } from './common.js';
 
@@ -93,6 +94,12 @@ export async function runRenew(flags: Record<string, unknown>, io: CliIo): Promi
     signal = io.signal ? AbortSignal.any([io.signal, runtime.lost]) : runtime.lost;
     const alerts = await createPassAlerts(cfg, runtime, log);
     const opts: PassOptions = { ...passOptionsFrom(runtime.directoryUrl, cfg), signal };
+    // Run by a schedule (the chart's CronJob sets it): an ARI moment before the next run is due
+    // now (RFC 9773 §4.2). By hand, without --schedule, nothing is known of a next pass.
+    if (flags.schedule !== undefined || io.env.CERTKEEPER_SCHEDULE) {
+      const next = msUntilNextRun(cfg.schedule, cfg.timezone);
+      if (next !== undefined) opts.nextPassInMs = next;
+    }
     let result: PassResult;
     try {
       result = await runPass(runtime.ports, opts);

@@ -27,6 +27,11 @@ export interface CheckInput {
   now: Date;
   /** The renewBefore in effect: the Target's annotation, else the service's. */
   renewBeforeMs?: number;
+  /**
+   * When the next scheduled pass runs, when it is known (the service's schedule, or the
+   * CronJob's): a renewal moment the CA's ARI window put before it is due now (RFC 9773 §4.2).
+   */
+  nextPassAt?: Date;
   /** The ACME directory the Target is issued from now; without it IssuerChanged cannot fire. */
   issuerUrl?: string;
   /** The ACME profile the Target asks for now; without it ProfileChanged cannot fire. */
@@ -352,17 +357,26 @@ function planOf(i: CheckInput): { info: CertInfo; plan: RenewalPlan } | undefine
   return { info, plan: renewalPlan(info, { renewBeforeMs: i.renewBeforeMs, ari: i.secret.ari }) };
 }
 
-/** The CA asked, through ARI (RFC 9773), for the certificate to be renewed by now. */
+/**
+ * The CA asked, through ARI (RFC 9773), for the certificate to be renewed by now; or the moment
+ * chosen inside its window comes before the next scheduled pass, and RFC 9773 §4.2 (step 5) says
+ * to renew at once rather than sleep past it.
+ */
 export const AriRenewalDue = check('AriRenewalDue', (i) => {
   const p = planOf(i);
-  if (!p || p.plan.basis !== 'Ari' || !p.plan.ari || i.now < p.plan.renewAt) return undefined;
+  if (!p || p.plan.basis !== 'Ari' || !p.plan.ari) return undefined;
+  const early = i.now < p.plan.renewAt && i.nextPassAt !== undefined && i.nextPassAt > p.plan.renewAt;
+  if (i.now < p.plan.renewAt && !early) return undefined;
   const { info, plan } = p;
   const ari = plan.ari as NonNullable<RenewalPlan['ari']>;
   const window = `${isoSeconds(ari.start)} – ${isoSeconds(ari.end)}`;
   const explained = ari.explanationUrl ? `; the CA explains why at ${ari.explanationUrl}` : '';
+  const due = early
+    ? `the moment chosen inside it, ${isoSeconds(plan.renewAt)}, comes before the next scheduled pass at ${isoSeconds(i.nextPassAt as Date)}, so this pass renews (RFC 9773 §4.2)`
+    : `renewal was due at ${isoSeconds(plan.renewAt)}`;
   return {
     code: 'CertificateNearExpiry',
-    because: `the CA's renewal window (ARI) is ${window}; renewal was due at ${isoSeconds(plan.renewAt)}${explained}`,
+    because: `the CA's renewal window (ARI) is ${window}; ${due}${explained}`,
     message: `the CA asks for the certificate in Secret ${secretName(i)} to be renewed within ${window} (ACME Renewal Information)${explained}; it expires at ${info.notAfter.toISOString()}, in ${spanText(info.notAfter.getTime() - i.now.getTime())} (lifetime ${lifetimeText(info)})`,
     hint: managed(i) ? 'certkeeper renews it on its next pass; if this persists, look at the renewal log and Events of the Ingress' : 'renew the certificate now: its CA asked for it',
   };

@@ -34,6 +34,8 @@ export interface PolicyInput {
   failure?: FailureRecord;
   /** The ACME profile the Target asks for (its annotation, else the service's). */
   profile?: string;
+  /** When the next scheduled pass runs, when known: an ARI moment before it is due now. */
+  nextPassAt?: Date;
 }
 
 export function decide(input: PolicyInput): Decision {
@@ -44,6 +46,7 @@ export function decide(input: PolicyInput): Decision {
   if (renewBeforeMs !== undefined) checkInput.renewBeforeMs = renewBeforeMs;
   if (input.adopt) checkInput.adopt = true;
   if (input.profile !== undefined) checkInput.profile = input.profile;
+  if (input.nextPassAt !== undefined) checkInput.nextPassAt = input.nextPassAt;
 
   const refused = firstHit(REFUSAL_CHAIN, checkInput);
   if (refused) return { action: 'refuse', reason: refused.name, message: refused.hit.because, hint: refused.hit.hint };

@@ -183,6 +183,23 @@ describe('ARI (RFC 9773) through renew', () => {
     expect(annotationsOf('ari', 'web-tls')['certkeeper.dev/ari-explanation-url']).toBeUndefined();
   });
 
+  it('renews in this pass when the moment chosen inside the window comes before the next scheduled run, and not when run by hand', async () => {
+    const pem = await issueReplaceable('arinext', 'web', [host('arinext')]);
+    // Seven hours on (past the CA's Retry-After), the CA's window is one to two hours ahead.
+    const start = new Date(Math.floor((Date.now() + 8 * HOUR) / 1000) * 1000);
+    await env.pebble.setRenewalInfo(pem, { start, end: new Date(start.getTime() + HOUR) });
+    const byHand = await env.renew(['--namespace', 'arinext', '--clock-offset', '7h']);
+    expect(byHand.code, byHand.stderr).toBe(0);
+    expect(row(byHand, 'web-tls')).toMatchObject({ result: 'skipped', reason: 'UpToDate', renewalBasis: 'Ari', ari: { start: start.toISOString() } });
+    // The CronJob's schedule runs daily, 5 to 6 hours from now: it would wake long after that moment.
+    const hour = (new Date().getUTCHours() + 6) % 24;
+    const scheduled = await env.renew(['--namespace', 'arinext', '--clock-offset', '7h'], { env: { CERTKEEPER_SCHEDULE: `7 ${hour} * * *` } });
+    expect(scheduled.code, scheduled.stderr).toBe(0);
+    const renewed = row(scheduled, 'web-tls');
+    expect(renewed).toMatchObject({ result: 'renewed', reason: 'AriRenewalDue', replaces: ariCertId(pem) });
+    expect(renewed?.message).toContain('comes before the next scheduled pass at');
+  });
+
   it('falls back to an order without `replaces` when the CA answers alreadyReplaced, and says so', async () => {
     // The Secret is restored from a backup: it holds the certificate that was already replaced.
     env.api.put({ ...backup, metadata: { ...backup.metadata, resourceVersion: undefined } });

@@ -162,6 +162,19 @@ describe('ARI on the Secret, in renew and check', () => {
     expect(decide({ target, secret: tlsSecret({ name: 'shop-tls', namespace: 'shop', cert: late, managed: true, annotations: { 'certkeeper.dev/hosts': HOSTS.join(',') } }) as unknown as SecretObject, now: NOW, issuerUrl: PRODUCTION }).reason).toBe('RenewalDue');
   });
 
+  it('renews in this pass when the moment chosen inside the window comes before the next scheduled pass (RFC 9773 §4.2)', () => {
+    // A window two to three hours ahead: the moment inside it is before a pass 6 h away, after one 1 h away.
+    const w = { start: at(2 * HOUR), end: at(3 * HOUR) };
+    const d = decide({ target, secret: secret(w), now: NOW, issuerUrl: PRODUCTION, nextPassAt: at(6 * HOUR) });
+    expect(d).toMatchObject({ action: 'issue', reason: 'AriRenewalDue' });
+    expect(d.message).toContain(`comes before the next scheduled pass at ${at(6 * HOUR).toISOString().replace('.000Z', 'Z')}, so this pass renews`);
+    expect(decide({ target, secret: secret(w), now: NOW, issuerUrl: PRODUCTION, nextPassAt: at(HOUR) }).reason).toBe('UpToDate');
+    // Run by hand, nothing is known of a next pass: the moment itself decides.
+    expect(decide({ target, secret: secret(w), now: NOW, issuerUrl: PRODUCTION }).reason).toBe('UpToDate');
+    // check and status (no next pass) do not call it due before its moment either.
+    expect(auditSecret(target, secret(w), { now: NOW })).toEqual([]);
+  });
+
   it('never applies the window of the certificate a renewal replaced', () => {
     expect(decide({ target, secret: secret({ start: at(-2 * DAY), end: at(-DAY) }, 'AAAA.AQ'), now: NOW, issuerUrl: PRODUCTION }).reason).toBe('UpToDate');
   });
