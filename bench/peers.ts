@@ -13,8 +13,8 @@
 //              process; and certkeeper's one-process mode (N concurrent orders, as `renew` runs them)
 //   renew      the idle renewal check over those N certificates, as each tool's cron job runs it:
 //              `certbot renew` (one process), `lego renew` (one process per certificate), and
-//              `certkeeper issue` re-run on each existing --out (it has no "not due" skip yet, so
-//              it issues again: labelled so)
+//              `certkeeper issue` re-run on each existing --out (it orders nothing for a
+//              certificate that is not due, as a cron job runs it)
 //   nonce      10 issuances with an existing account, counting failures (Pebble rejects 5% of
 //              nonces: a client that does not retry badNonce fails about one request in twenty)
 //
@@ -106,7 +106,7 @@ function certkeeperTool(pebble: Pebble): Tool {
     version: `certkeeper ${rev} (node ${process.version})`,
     issue,
     renewCheck: (dir, certs) => certs.map((names) => issue(dir, names)),
-    renewLabel: '`certkeeper issue` again on each --out (issues anew: no "not due" skip yet)',
+    renewLabel: '`certkeeper issue` again on each --out (not due: nothing ordered)',
     copyAccount: (from, to) => cp(join(from, 'account'), join(to, 'account'), { recursive: true }),
   };
 }
