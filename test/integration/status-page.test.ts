@@ -5,7 +5,6 @@
 // shows (docs/status-page.png) when CERTKEEPER_UPDATE_DOCS=1, so a test run leaves the tree clean.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { checkoutRoot } from '../support/checkout.js';
 import { CHROMIUM, chromiumMissing } from '../support/chromium.js';
 import { CLI } from '../support/cli.js';
 import { startClusterEnv, type ClusterEnv } from '../support/cluster-env.js';
+import { request } from '../support/http.js';
 import { runKubectl } from '../support/kubectl.js';
 import { PEBBLE_PROFILES } from '../support/pebble.js';
 
@@ -25,19 +25,6 @@ if (missing) console.warn(`status page test skipped: ${missing}`);
 let env: ClusterEnv;
 let service: { child: ChildProcess; out: () => string; adminPort: number } | undefined;
 let browser: Browser | undefined;
-
-function get(port: number, path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, what: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -136,7 +123,7 @@ describe.skipIf(missing !== undefined)('the status page', () => {
     // The first pass runs at start; the page fills in once it and its audit have finished.
     const html = await waitFor(
       async () => {
-        const r = await get(s.adminPort, '/');
+        const r = await request(s.adminPort, '/');
         return r.status === 200 && r.body.includes('data-secret="shop/shop-tls" data-state="Valid"') ? r : undefined;
       },
       90_000,
@@ -145,7 +132,7 @@ describe.skipIf(missing !== undefined)('the status page', () => {
     expect(html.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(html.headers['content-security-policy']).toContain("default-src 'none'");
     // Read-only: nothing but GET and HEAD.
-    expect((await get(s.adminPort, '/', 'POST')).status).toBe(405);
+    expect((await request(s.adminPort, '/', { method: 'POST' })).status).toBe(405);
 
     const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
     const requests: string[] = [];

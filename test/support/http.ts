@@ -10,8 +10,13 @@ export interface Got {
 
 /** GET http://127.0.0.1:port/path with `Host: hostHeader` on a fresh connection. */
 export function getVia(port: number, hostHeader: string, path: string): Promise<Got> {
+  return request(port, path, { host: hostHeader });
+}
+
+/** One request to 127.0.0.1:port on a fresh connection; `host` sets the Host header. */
+export function request(port: number, path: string, opts: { method?: string; host?: string } = {}): Promise<Got> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host: hostHeader }, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ...(opts.host ? { headers: { host: opts.host } } : {}), agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
